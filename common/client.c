@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * client.c - a bounded, timed request/response over a Unix socket
+ */
+#define _GNU_SOURCE
+#include "client.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* wait_for - poll FD for EVENTS until DEADLINE; 0, -ETIMEDOUT or -errno */
+static int wait_for(int fd, short events, long long deadline)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = events};
+		long long left = deadline - now_ms();
+		int r;
+
+		if (left <= 0)
+			return -ETIMEDOUT;
+		r = poll(&p, 1, left > 60000 ? 60000 : (int)left);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+static int connect_path(const char *path, size_t len, long long deadline)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, r;
+
+	if (len >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memcpy(sa.sun_path, path, len);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+		return fd;
+	r = -errno;
+	if (r == -EAGAIN || r == -EINPROGRESS) {
+		/* listen backlog full: wait for room, then check the result */
+		int err = 0;
+		socklen_t elen = sizeof(err);
+
+		r = wait_for(fd, POLLOUT, deadline);
+		if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0)
+			r = -err;
+		if (r == 0)
+			return fd;
+	}
+	close(fd);
+	return r;
+}
+
+static int send_all(int fd, const char *buf, size_t len, long long deadline)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+		} else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+			int r = wait_for(fd, POLLOUT, deadline);
+
+			if (r < 0)
+				return r;
+		} else {
+			return n < 0 ? -errno : -EPIPE;
+		}
+	}
+	return 0;
+}
+
+static int recv_line(int fd, char *resp, size_t size, long long deadline)
+{
+	size_t len = 0;
+
+	if (size < 2)
+		return -EMSGSIZE;
+	for (;;) {
+		ssize_t n = recv(fd, resp + len, size - 1 - len, 0);
+
+		if (n > 0) {
+			char *lf = memchr(resp + len, '\n', (size_t)n);
+
+			len += (size_t)n;
+			resp[len] = '\0';
+			if (lf) {
+				/* one line only: anything after it is ignored */
+				len = (size_t)(lf - resp) + 1;
+				resp[len] = '\0';
+				return (int)len;
+			}
+			if (len == size - 1)
+				return -EMSGSIZE;
+		} else if (n == 0) {
+			return -EPROTO;
+		} else if (errno == EAGAIN || errno == EINTR) {
+			int r = wait_for(fd, POLLIN, deadline);
+
+			if (r < 0)
+				return r;
+		} else {
+			return -errno;
+		}
+	}
+}
+
+static void note_path(char *reached, size_t size, const char *p, size_t n)
+{
+	if (!reached || !size)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(reached, p, n);
+	reached[n] = '\0';
+}
+
+int mo_client_call(const char *paths, const char *req, size_t reqlen,
+		   char *resp, size_t size, int timeout_ms,
+		   char *reached, size_t reached_size)
+{
+	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
+	const char *p = paths ? paths : "";
+	int fd = -ENOENT, r;
+
+	if (size)
+		resp[0] = '\0';
+	note_path(reached, reached_size, "", 0);
+	while (*p) {
+		size_t n;
+
+		p += strspn(p, " \t");
+		n = strcspn(p, " \t");
+		if (!n)
+			break;
+		note_path(reached, reached_size, p, n);
+		fd = connect_path(p, n, deadline);
+		if (fd >= 0 || fd == -ETIMEDOUT)
+			break;
+		p += n;
+	}
+	if (fd < 0)
+		return fd;
+
+	r = send_all(fd, req, reqlen, deadline);
+	if (r == 0)
+		r = recv_line(fd, resp, size, deadline);
+	close(fd);
+	return r;
+}
