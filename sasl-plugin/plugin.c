@@ -32,6 +32,7 @@
  *	from every buffer in dispose. Nothing here logs a token or password.
  *
  * DIAGNOSTICS
+ *	utils->seterror understands only %s, %d, %c, %m and %z: nothing else.
  *	Every failure to get a token is one sentence set with seterror (it
  *	lands in the application's log) and SASL_TRYAGAIN, so an MTA defers
  *	the mail instead of bouncing it. A broken plugin config never fails
@@ -74,6 +75,12 @@ struct mech_ctx {
 };
 
 static struct mo_plugin_config config;
+
+/* libsasl2 offers a mechanism only to programs that can supply these */
+static const unsigned long required_prompts[] = {
+	SASL_CB_AUTHNAME,	/* the password is optional: no SASL_CB_PASS */
+	SASL_CB_LIST_END,
+};
 
 /* ---- credentials: callbacks (Postfix) or interaction prompts (mbsync) ---- */
 
@@ -394,9 +401,9 @@ static int refused_step(struct mech_ctx *ctx, sasl_client_params_t *params,
 	else
 		utils->seterror(utils->conn, 0,
 				"mailoauth: %s refused the token of account "
-				"%s with an unreadable challenge of %u bytes",
+				"%s with an unreadable challenge of %d bytes",
 				ctx->oauthbearer ? "OAUTHBEARER" : "XOAUTH2",
-				ctx->account, inlen);
+				ctx->account, (int)inlen);
 
 	/* XOAUTH2 wants an empty response, RFC 7628 a single %x01 */
 	explicit_bzero(ctx->out, ctx->out_len);
@@ -433,8 +440,8 @@ static int mech_step(void *conn_ctx, sasl_client_params_t *params,
 		}
 		if (serverinlen > MO_CHALLENGE_MAX) {
 			utils->seterror(utils->conn, 0,
-					"mailoauth: server challenge of %u "
-					"bytes is too large", serverinlen);
+					"mailoauth: server challenge of %d "
+					"bytes is too large", (int)serverinlen);
 			return SASL_BADPROT;
 		}
 		return refused_step(ctx, params, serverin, serverinlen,
@@ -483,7 +490,7 @@ static sasl_client_plug_t plugs[] = {
 		SASL_SEC_NOANONYMOUS |		/* security_flags: see */
 		SASL_SEC_NOPLAINTEXT,		/* docs/plugin.md */
 		SASL_FEAT_WANT_CLIENT_FIRST,	/* features */
-		NULL,				/* required_prompts */
+		required_prompts,		/* required_prompts */
 		NULL,				/* glob_context */
 		mech_new,			/* mech_new */
 		mech_step,			/* mech_step */
@@ -498,7 +505,7 @@ static sasl_client_plug_t plugs[] = {
 		0,
 		SASL_SEC_NOANONYMOUS | SASL_SEC_NOPLAINTEXT,
 		SASL_FEAT_WANT_CLIENT_FIRST,
-		NULL,
+		required_prompts,
 		(void *)"oauthbearer",
 		mech_new,
 		mech_step,
