@@ -34,7 +34,7 @@
  * DIAGNOSTICS
  *	utils->seterror understands only %s, %d, %c, %m and %z: nothing else.
  *	Every failure to get a token is one sentence set with seterror (it
- *	lands in the application's log) and SASL_TRYAGAIN, so an MTA defers
+ *	lands in the application's log) and SASL_UNAVAIL, so an MTA defers
  *	the mail instead of bouncing it. A broken plugin config never fails
  *	sasl_client_plug_init; it is reported at the first authentication.
  */
@@ -180,7 +180,7 @@ static const char *describe_call_error(int r)
 
 /*
  * fetch_token - ask mailoauthd; on success fill OUT and return SASL_OK,
- * else set the error and return SASL_TRYAGAIN
+ * else set the error and return SASL_UNAVAIL
  */
 static int fetch_token(const sasl_utils_t *utils, const char *user,
 		       const char *hint, struct mo_cached *out)
@@ -189,7 +189,7 @@ static int fetch_token(const sasl_utils_t *utils, const char *user,
 	char req[MO_REQUEST_MAX], path[256];
 	char *resp = NULL;
 	struct mo_response r;
-	int n, result = SASL_TRYAGAIN;
+	int n, result = SASL_UNAVAIL;
 
 	n = mo_request_format(req, sizeof(req), MO_VERB_TOKEN_USER, args,
 			      hint ? 2 : 1);
@@ -322,7 +322,7 @@ static int first_step(struct mech_ctx *ctx, sasl_client_params_t *params,
 		utils->seterror(utils->conn, 0,
 				"mailoauth: plugin configuration: %s",
 				config.error);
-		return SASL_TRYAGAIN;
+		return SASL_UNAVAIL;
 	}
 	if (!mo_arg_valid(authname)) {
 		utils->seterror(utils->conn, 0,
