@@ -531,6 +531,40 @@ static void bad_authname(void **state)
 	sasl_dispose(&conn);
 }
 
+/* count_fds_and_threads - open descriptors + 1000 * threads of this process */
+static int count_fds_and_threads(void)
+{
+	char line[128];
+	int n = 0, threads = 0;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &threads) == 1)
+			break;
+	if (f)
+		fclose(f);
+	for (int fd = 0; fd < 1024; fd++) {
+		char path[64], target[256];
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		if (readlink(path, target, sizeof(target)) > 0)
+			n++;
+	}
+	return n + 1000 * threads;
+}
+
+static void loading_costs_nothing(void **state)
+{
+	int before;
+
+	(void)state;
+	sasl_done();
+	before = count_fds_and_threads();
+	sasl_start(NULL, NULL);
+	/* no thread, socket or descriptor is left behind by plug_init */
+	assert_int_equal(count_fds_and_threads(), before);
+}
+
 static int group_setup(void **state)
 {
 	char self[PATH_MAX], *slash;
@@ -582,6 +616,7 @@ int main(void)
 		cmocka_unit_test(silent_daemon_times_out),
 		cmocka_unit_test(broken_config_reported_at_auth),
 		cmocka_unit_test(bad_authname),
+		cmocka_unit_test(loading_costs_nothing),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# test-plugin-postfix.sh - Postfix's smtp(8), chrooted as Debian ships it,
+# relays through Dovecot submission with XOAUTH2 from libmailoauth.so.
+# The plugin reads its own config file before the chroot and reaches the
+# daemon's extra socket inside the queue directory. A refused token and a
+# stopped daemon defer the mail (it stays queued), and it is delivered once
+# the problem is gone: nothing is lost. The plugin's words reach maillog.
+set -euo pipefail
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/env.sh"
+. "$E2E_LIB/tokend.sh"
+
+ALICE=alice@example.com
+
+e2e_init
+start_idp
+start_sink
+start_dovecot
+
+# The plugin finds the daemon through its config file only: the socket as
+# seen before the chroot, then as seen from inside it.
+export MAILOAUTH_PLUGIN_CONF=$E2E_DIR/plugin.conf
+POSTFIX_QUEUE=$E2E_DIR/postfix-spool
+cat >"$MAILOAUTH_PLUGIN_CONF" <<EOF
+socket = $POSTFIX_QUEUE/private/mailoauth /private/mailoauth
+timeout = 5
+EOF
+export SASL_PATH=$MO_BUILD/sasl-plugin
+POSTFIX_SASL_USER=$ALICE POSTFIX_SASL_PASS=work start_postfix xoauth2
+postfix_conf smtp_connection_cache_on_demand=no
+start_tokend "$POSTFIX_QUEUE/private/mailoauth"
+tokend_set work "$ALICE" "$(idp_mint "$ALICE")"
+
+t_ok "postfix check is clean" postfix_check
+t_ok "Debian's master.cf runs smtp(8) chrooted" postfix_smtp_chroot_configured
+
+# ---- a message goes out with XOAUTH2
+t_ok "message accepted by Postfix" postfix_send "$ALICE" dest@example.net "e2e 1"
+t_ok "the queue empties" postfix_wait_queue_empty 30
+t_ok "the sink received it" sink_wait 1 10
+t_file_like "the envelope was kept" "$(sink_last)" "X-Envelope-To: <?dest@example.net"
+t_file_like "Dovecot saw an XOAUTH2 login for alice" "$DOVECOT_LOG" \
+	"submission-login: Info: Login: user=<$ALICE>, method=XOAUTH2"
+t_ok "the smtp(8) that did it runs chrooted in the queue directory" postfix_smtp_chroot_ok
+t_file_like "the password field named the account" "$TOKEND_LOG" "^TOKEN-USER $ALICE work\$"
+
+# ---- the server refuses the token: deferred, then delivered
+idp_revoke "$ALICE"
+t_ok "second message accepted" postfix_send "$ALICE" dest@example.net "e2e 2"
+t_wait_file_like 30 "a refused token defers the message (4xx)" "$POSTFIX_LOG" \
+	"status=deferred.*SASL authentication failed"
+t_wait_file_like 5 "the plugin's reason is in Postfix's log" "$POSTFIX_LOG" \
+	"mailoauth: XOAUTH2 refused the token of account work: the server rejected the access token"
+t_is "the message stays queued" "$(postfix_queue_count)" 1
+t_file_like "the plugin reported the refusal to the daemon" "$TOKEND_LOG" "^REJECTED work [0-9]+\$"
+tokend_set work "$ALICE" "$(idp_mint "$ALICE")"
+postfix_flush
+t_ok "with a good token it is delivered" postfix_wait_queue_empty 30
+t_ok "the sink has both messages" sink_wait 2 10
+
+# ---- the daemon is down: deferred, then delivered
+stop_tokend
+t_ok "third message accepted" postfix_send "$ALICE" dest@example.net "e2e 3"
+t_wait_file_like 30 "a missing daemon defers the message (4.7.0)" "$POSTFIX_LOG" \
+	"dsn=4\.7\.0, status=deferred \(SASL authentication failed; cannot authenticate to server .*: remote authentication server unavailable"
+t_file_like "and Postfix's log says why in the plugin's words" "$POSTFIX_LOG" \
+	"warning: SASL authentication failure: mailoauth: cannot get a token for $ALICE from mailoauthd at /private/mailoauth: mailoauthd is not running"
+t_is "the message stays queued" "$(postfix_queue_count)" 1
+start_tokend "$POSTFIX_QUEUE/private/mailoauth"
+postfix_flush
+t_ok "once the daemon is back it is delivered" postfix_wait_queue_empty 30
+t_ok "the sink has all three messages, each once" sink_wait 3 10
+t_is "no message was delivered twice" "$(grep -l '^Subject: e2e' "$SINK_DIR"/msg-* | wc -l)" 3
+
+t_done
