@@ -282,6 +282,29 @@ static void mbsync_prompts(void **state)
 	sasl_dispose(&conn);
 }
 
+static void no_initial_response(void **state)
+{
+	static const char want[] = "user=alice@example.com\001auth=Bearer " TOKEN "\001\001";
+	struct client c = {"alice@example.com", NULL, NULL};
+	sasl_interact_t *interact = NULL;
+	sasl_conn_t *conn;
+	const char *out, *mech;
+	unsigned outlen;
+
+	(void)state;
+	/* a protocol without initial responses: the server's empty "+ " first */
+	daemon_answer(OK_WORK);
+	conn = new_conn(&c, false);
+	assert_int_equal(sasl_client_start(conn, "XOAUTH2", &interact, NULL, NULL, &mech),
+			 SASL_CONTINUE);
+	assert_int_equal(daemon_requests(), 0);
+	assert_int_equal(sasl_client_step(conn, "", 0, &interact, &out, &outlen), SASL_CONTINUE);
+	assert_int_equal(outlen, sizeof(want) - 1);
+	assert_memory_equal(out, want, outlen);
+	assert_int_equal(sasl_client_step(conn, "", 0, &interact, &out, &outlen), SASL_OK);
+	sasl_dispose(&conn);
+}
+
 static void oauthbearer_host_port(void **state)
 {
 	static const char want[] = "n,a=alice@example.com,\001host=mail.example.com\001"
@@ -605,6 +628,7 @@ int main(void)
 		cmocka_unit_test(postfix_callbacks_xoauth2),
 		cmocka_unit_test(password_names_account),
 		cmocka_unit_test(mbsync_prompts),
+		cmocka_unit_test(no_initial_response),
 		cmocka_unit_test(oauthbearer_host_port),
 		cmocka_unit_test(error_challenge_xoauth2),
 		cmocka_unit_test(error_challenge_oauthbearer),
