@@ -44,30 +44,30 @@ static int wait_for(int fd, short events, long long deadline)
 static int connect_path(const char *path, size_t len, long long deadline)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, r;
 
 	if (len >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(sa.sun_path, path, len);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-		return fd;
-	r = -errno;
-	if (r == -EAGAIN || r == -EINPROGRESS) {
-		/* listen backlog full: wait for room, then check the result */
-		int err = 0;
-		socklen_t elen = sizeof(err);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		int r;
 
-		r = wait_for(fd, POLLOUT, deadline);
-		if (r == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0)
-			r = -err;
-		if (r == 0)
+		if (fd < 0)
+			return -errno;
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
 			return fd;
+		r = -errno;
+		close(fd);
+		if (r != -EAGAIN)
+			return r;
+		/*
+		 * The daemon's listen backlog is full. A Unix socket cannot
+		 * finish connecting later: try again shortly, until the deadline.
+		 */
+		if (now_ms() + 10 >= deadline)
+			return -ETIMEDOUT;
+		poll(NULL, 0, 10);
 	}
-	close(fd);
-	return r;
 }
 
 static int send_all(int fd, const char *buf, size_t len, long long deadline)
@@ -141,7 +141,7 @@ int mo_client_call(const char *paths, const char *req, size_t reqlen,
 {
 	long long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 1);
 	const char *p = paths ? paths : "";
-	int fd = -ENOENT, r;
+	int fd = -ENOENT, first_err = 0, r;
 
 	if (size)
 		resp[0] = '\0';
@@ -153,14 +153,24 @@ int mo_client_call(const char *paths, const char *req, size_t reqlen,
 		n = strcspn(p, " \t");
 		if (!n)
 			break;
-		note_path(reached, reached_size, p, n);
 		fd = connect_path(p, n, deadline);
+		/*
+		 * Report the most telling failure: a path that exists but
+		 * refuses us beats one that does not exist (chroot lists).
+		 */
+		if (fd >= 0 || first_err == 0 ||
+		    (fd != -ENOENT && fd != -ENOTDIR &&
+		     (first_err == -ENOENT || first_err == -ENOTDIR))) {
+			note_path(reached, reached_size, p, n);
+			if (fd < 0)
+				first_err = fd;
+		}
 		if (fd >= 0 || fd == -ETIMEDOUT)
 			break;
 		p += n;
 	}
 	if (fd < 0)
-		return fd;
+		return first_err ? first_err : fd;
 
 	r = send_all(fd, req, reqlen, deadline);
 	if (r == 0)

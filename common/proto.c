@@ -123,7 +123,7 @@ int mo_request_parse(char *line, size_t len, struct mo_request *req)
 	const char *words[MO_ARGS_MAX + 1];
 
 	/* LEN counts the LF; the buffer needs one more byte for our NUL */
-	if (len >= MO_REQUEST_MAX)
+	if (len > MO_REQUEST_MAX)
 		return -EMSGSIZE;
 	if (strip_eol(line, &len) < 0)
 		return -EINVAL;
@@ -214,7 +214,7 @@ int mo_request_format(char *buf, size_t size, enum mo_verb verb,
 		append(&a, " ", 1);
 		append_str(&a, args[i]);
 	}
-	if (a.len + 1 > MO_REQUEST_MAX - 1)
+	if (a.len + 1 > MO_REQUEST_MAX)
 		a.overflow = true;
 	return finish(&a);
 }
@@ -255,7 +255,8 @@ static int parse_field(char *key, struct mo_response *resp)
 	else if (strcmp(key, "token") == 0) {
 		resp->token = val;
 		resp->token_len = strlen(val);
-		if (!mo_token_valid(val, resp->token_len))
+		if (resp->token_len > MO_TOKEN_MAX ||
+		    !mo_token_valid(val, resp->token_len))
 			return -EBADMSG;
 	} else if (strcmp(key, "gen") == 0)
 		return parse_ll(val, &resp->gen);
@@ -293,7 +294,7 @@ int mo_response_parse(char *line, size_t len, struct mo_response *resp)
 
 	memset(resp, 0, sizeof(*resp));
 	resp->gen = resp->expires_in = resp->cache_for = -1;
-	if (len >= MO_RESPONSE_MAX)
+	if (len > MO_RESPONSE_MAX)
 		return -EMSGSIZE;
 	if (strip_eol(line, &len) < 0)
 		return -EBADMSG;
@@ -308,9 +309,12 @@ int mo_response_parse(char *line, size_t len, struct mo_response *resp)
 			if (strcmp(code, err_names[e]) == 0)
 				resp->err = (enum mo_err)e;
 		resp->text = text ? text : "";
+		/* it goes into other programs' logs: printable, and short */
 		for (p = text; p && *p; p++)
-			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
 				*p = '?';
+		if (text && strlen(text) > MO_TEXT_MAX)
+			text[MO_TEXT_MAX] = '\0';
 		return 0;
 	}
 	if (strncmp(line, "OK", 2) != 0 || (line[2] && line[2] != ' '))
@@ -328,7 +332,9 @@ int mo_response_format_token(char *buf, size_t size, const char *account,
 	char num[96];
 
 	if (!mo_arg_valid(account) || !mo_arg_valid(user) || gen < 0 ||
-	    expires_in < 0 || cache_for < 0 ||
+	    expires_in < 0 || cache_for < 0 || gen > MO_NUMBER_MAX ||
+	    expires_in > MO_NUMBER_MAX || cache_for > MO_NUMBER_MAX ||
+	    strlen(token) > MO_TOKEN_MAX ||
 	    !mo_token_valid(token, strlen(token)))
 		return -EINVAL;
 	append_str(&a, "OK account=");
@@ -340,7 +346,7 @@ int mo_response_format_token(char *buf, size_t size, const char *account,
 	append_str(&a, num);
 	append_str(&a, " token=");
 	append_str(&a, token);
-	if (a.len + 1 > MO_RESPONSE_MAX - 1)
+	if (a.len + 1 > MO_RESPONSE_MAX)
 		a.overflow = true;
 	return finish(&a);
 }
@@ -357,7 +363,7 @@ int mo_response_format_ok(char *buf, size_t size, const char *fields)
 		append(&a, " ", 1);
 		append_str(&a, fields);
 	}
-	if (a.len + 1 > MO_RESPONSE_MAX - 1)
+	if (a.len + 1 > MO_RESPONSE_MAX)
 		a.overflow = true;
 	return finish(&a);
 }

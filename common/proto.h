@@ -26,6 +26,7 @@
 #define MO_ARGS_MAX      4	/* arguments after the verb */
 #define MO_TOKEN_MAX     12288	/* an access token */
 #define MO_TEXT_MAX      512	/* the sentence of an ERR response */
+#define MO_NUMBER_MAX    999999999999999999LL	/* 18 digits: gen, times */
 
 enum mo_verb {
 	MO_VERB_HELLO,		/* HELLO version */
@@ -94,8 +95,9 @@ bool mo_account_name_valid(const char *name);
 /*
  * mo_request_parse - parse one request line in place
  *
- * LINE holds LEN bytes, without or with the trailing LF (and optional CR);
- * it is modified (separators become NUL). Returns 0, -EMSGSIZE when too
+ * LINE holds LEN bytes, without or with the trailing LF (and optional CR),
+ * in a buffer of at least LEN + 1 bytes: it is modified (separators and
+ * the end become NUL). Returns 0, -EMSGSIZE when too
  * long, -EINVAL for bad syntax or argument count, -EOPNOTSUPP for an
  * unknown verb.
  */
@@ -113,7 +115,9 @@ int mo_request_format(char *buf, size_t size, enum mo_verb verb,
 /*
  * mo_response_parse - parse one response line in place
  *
- * Same conventions as mo_request_parse. An OK response must carry
+ * Same conventions as mo_request_parse (a buffer of LEN + 1 bytes). The
+ * sentence of an ERR response is made printable and cut to MO_TEXT_MAX.
+ * An OK response must carry
  * well-formed key=value fields; unknown keys are ignored (forward
  * compatibility). Returns 0 or -EMSGSIZE / -EBADMSG.
  */

@@ -55,6 +55,9 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+#define MIN3(a, b, c) ((a) < (b) ? ((a) < (c) ? (a) : (c)) : ((b) < (c) ? (b) : (c)))
+#define CACHE_MAX_S 300	/* see fetch_token */
+
 /* the longest client message: token plus user, host and framing */
 #define OUT_MAX (MO_TOKEN_MAX + 2 * MO_ARG_MAX + 512)
 
@@ -76,7 +79,11 @@ struct mech_ctx {
 
 static struct mo_plugin_config config;
 
-/* libsasl2 offers a mechanism only to programs that can supply these */
+/*
+ * libsasl2 offers a mechanism only to programs that can supply these. It
+ * has a default AUTHNAME callback ($USER), so in practice every program
+ * can: one without a mailbox name gets a clean unknown-account failure.
+ */
 static const unsigned long required_prompts[] = {
 	SASL_CB_AUTHNAME,	/* the password is optional: no SASL_CB_PASS */
 	SASL_CB_LIST_END,
@@ -144,8 +151,16 @@ static const char *get_password(const sasl_utils_t *utils, char *buf,
 
 static int ask_for_authname(const sasl_utils_t *utils, sasl_interact_t **need)
 {
-	sasl_interact_t *p = utils->malloc(2 * sizeof(*p));
+	sasl_interact_t *p;
 
+	if (!need) {
+		/* registered AUTHNAME without a callback, yet no prompts */
+		utils->seterror(utils->conn, 0,
+				"mailoauth: the program supplies no "
+				"authentication name (mailbox address)");
+		return SASL_BADPARAM;
+	}
+	p = utils->malloc(2 * sizeof(*p));
 	if (!p)
 		return SASL_NOMEM;
 	memset(p, 0, 2 * sizeof(*p));
@@ -199,18 +214,24 @@ static int fetch_token(const sasl_utils_t *utils, const char *user,
 				"valid mailbox address");
 		return SASL_BADPARAM;
 	}
-	resp = malloc(MO_RESPONSE_MAX);
-	if (!resp)
+	resp = malloc(MO_RESPONSE_MAX + 1);
+	if (!resp) {
+		explicit_bzero(req, sizeof(req));
 		return SASL_NOMEM;
+	}
 	n = mo_client_call(config.sockets, req, (size_t)n, resp,
-			   MO_RESPONSE_MAX, config.timeout_ms, path,
+			   MO_RESPONSE_MAX + 1, config.timeout_ms, path,
 			   sizeof(path));
+	explicit_bzero(req, sizeof(req));	/* the hint may be a password */
 	if (n < 0) {
 		utils->seterror(utils->conn, 0,
 				"mailoauth: cannot get a token for %s from "
-				"mailoauthd at %s: %s (%s)",
+				"mailoauthd at %s: %s (%s)%s%s%s",
 				user, path[0] ? path : "(no socket configured)",
-				describe_call_error(n), strerror(-n));
+				describe_call_error(n), strerror(-n),
+				strchr(config.sockets, ' ') ? "; sockets tried: " : "",
+				strchr(config.sockets, ' ') ? config.sockets : "",
+				strchr(config.sockets, ' ') ? "" : "");
 		goto out;
 	}
 	if (mo_response_parse(resp, (size_t)n, &r) < 0) {
@@ -226,7 +247,7 @@ static int fetch_token(const sasl_utils_t *utils, const char *user,
 		goto out;
 	}
 	if (!r.token || !r.account || !mo_account_name_valid(r.account) ||
-	    r.token_len > MO_TOKEN_MAX) {
+	    r.gen < 0 || r.expires_in <= 0) {
 		utils->seterror(utils->conn, 0,
 				"mailoauth: mailoauthd at %s sent an answer "
 				"without a usable token for %s", path, user);
@@ -241,12 +262,18 @@ static int fetch_token(const sasl_utils_t *utils, const char *user,
 	out->token_len = r.token_len;
 	out->gen = r.gen;
 	snprintf(out->account, sizeof(out->account), "%s", r.account);
+	/*
+	 * Not every server says when it refuses a token (Office 365 answers
+	 * 535 5.7.3 without a challenge), so the cache never outlives
+	 * CACHE_MAX_S: a refused token is dropped soon even then.
+	 */
 	if (config.cache && r.cache_for > 0)
 		mo_cache_put(user, hint, out->account, out->gen, out->token,
-			     out->token_len, r.cache_for);
+			     out->token_len,
+			     MIN3(r.cache_for, r.expires_in, CACHE_MAX_S));
 	result = SASL_OK;
 out:
-	explicit_bzero(resp, MO_RESPONSE_MAX);
+	explicit_bzero(resp, MO_RESPONSE_MAX + 1);
 	free(resp);
 	return result;
 }
@@ -262,7 +289,8 @@ static void report_rejected(const char *account, long long gen)
 	n = mo_request_format(req, sizeof(req), MO_VERB_REJECTED, args, 2);
 	if (n > 0)
 		(void)mo_client_call(config.sockets, req, (size_t)n, resp,
-				     sizeof(resp), 2000, NULL, 0);
+				     sizeof(resp), MIN3(config.timeout_ms, 2000, 2000),
+				     NULL, 0);
 }
 
 /* remote_port - the server's port from SASL_IPREMOTEPORT ("a.b.c.d;587") */
@@ -439,6 +467,9 @@ static int mech_step(void *conn_ctx, sasl_client_params_t *params,
 			return SASL_OK;
 		}
 		if (serverinlen > MO_CHALLENGE_MAX) {
+			/* still a refusal: forget the token first */
+			mo_cache_drop_account(ctx->account);
+			report_rejected(ctx->account, ctx->gen);
 			utils->seterror(utils->conn, 0,
 					"mailoauth: server challenge of %d "
 					"bytes is too large", (int)serverinlen);
@@ -526,9 +557,10 @@ int sasl_client_plug_init(const sasl_utils_t *utils, int maxversion,
 			  int *plugcount)
 {
 	if (maxversion < SASL_CLIENT_PLUG_VERSION) {
-		utils->seterror(utils->conn, 0,
-				"mailoauth: libsasl2 client plugin version %d "
-				"is too old", maxversion);
+		/* no connection here for seterror: log instead */
+		utils->log(NULL, SASL_LOG_ERR,
+			   "mailoauth: libsasl2 client plugin version %d is "
+			   "too old", maxversion);
 		return SASL_BADVERS;
 	}
 	/* never fails for configuration: problems wait for first use */

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef MO_SYSCONFDIR
@@ -145,14 +146,21 @@ void mo_plugin_config_parse(struct mo_plugin_config *cfg, const char *text,
 static void read_file(struct mo_plugin_config *cfg, const char *path)
 {
 	char text[MO_PLUGIN_CONF_MAX + 1];
+	struct stat st;
 	size_t len = 0;
 	int fd;
 
 	snprintf(cfg->file, sizeof(cfg->file), "%s", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO put there must not hang sasl_client_init */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		if (errno != ENOENT)
 			set_error(cfg, 0, "cannot open: %s", strerror(errno));
+		return;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		set_error(cfg, 0, "not a regular file");
+		close(fd);
 		return;
 	}
 	for (;;) {

@@ -99,15 +99,18 @@ void mo_cache_put(const char *user, const char *hint, const char *account,
 	copy[token_len] = '\0';
 
 	pthread_mutex_lock(&lock);
-	for (size_t i = 0; i < MO_CACHE_SLOTS; i++) {
-		struct slot *s = &slots[i];
-
-		if (key_equal(s, user, hint) || !s->token) {
-			victim = s;
-			break;
-		}
-		if (!victim || s->last_used < victim->last_used)
-			victim = s;
+	/* the same key's slot, else an empty one, else the least recent */
+	for (size_t i = 0; i < MO_CACHE_SLOTS && !victim; i++)
+		if (key_equal(&slots[i], user, hint))
+			victim = &slots[i];
+	for (size_t i = 0; i < MO_CACHE_SLOTS && !victim; i++)
+		if (!slots[i].token)
+			victim = &slots[i];
+	if (!victim) {
+		victim = &slots[0];
+		for (size_t i = 1; i < MO_CACHE_SLOTS; i++)
+			if (slots[i].last_used < victim->last_used)
+				victim = &slots[i];
 	}
 	slot_free(victim);
 	strcpy(victim->user, user);

@@ -64,7 +64,7 @@ t_ok "third message accepted" postfix_send "$ALICE" dest@example.net "e2e 3"
 t_wait_file_like 30 "a missing daemon defers the message (4.7.0)" "$POSTFIX_LOG" \
 	"dsn=4\.7\.0, status=deferred \(SASL authentication failed; cannot authenticate to server .*: remote authentication server unavailable"
 t_file_like "and Postfix's log says why in the plugin's words" "$POSTFIX_LOG" \
-	"warning: SASL authentication failure: mailoauth: cannot get a token for $ALICE from mailoauthd at /private/mailoauth: mailoauthd is not running"
+	"warning: SASL authentication failure: mailoauth: cannot get a token for $ALICE from mailoauthd at .*: mailoauthd is not running .*sockets tried: $POSTFIX_QUEUE/private/mailoauth /private/mailoauth"
 t_is "the message stays queued" "$(postfix_queue_count)" 1
 start_tokend "$POSTFIX_QUEUE/private/mailoauth"
 postfix_flush

@@ -95,7 +95,7 @@ static void environment_wins(void **state)
 	assert_string_equal(cfg.sockets, "/tmp/a /tmp/b");
 	setenv("MAILOAUTH_PLUGIN_CONF", "/", 1);	/* a directory */
 	mo_plugin_config_load(&cfg);
-	assert_non_null(strstr(cfg.error, "/:0: cannot read"));
+	assert_non_null(strstr(cfg.error, "/:0: not a regular file"));
 	unsetenv("MAILOAUTH_SOCKET");
 	unsetenv("MAILOAUTH_PLUGIN_CONF");
 }

@@ -305,6 +305,21 @@ static void no_initial_response(void **state)
 	sasl_dispose(&conn);
 }
 
+static void prompts_without_prompt_list(void **state)
+{
+	sasl_conn_t *conn;
+	const char *out, *mech;
+	unsigned outlen;
+
+	(void)state;
+	/* AUTHNAME registered without a callback, yet no prompt list: no crash */
+	conn = new_conn(NULL, true);
+	assert_int_equal(sasl_client_start(conn, "XOAUTH2", NULL, &out, &outlen, &mech),
+			 SASL_BADPARAM);
+	assert_non_null(strstr(sasl_errdetail(conn), "no authentication name"));
+	sasl_dispose(&conn);
+}
+
 static void oauthbearer_host_port(void **state)
 {
 	static const char want[] = "n,a=alice@example.com,\001host=mail.example.com\001"
@@ -629,6 +644,7 @@ int main(void)
 		cmocka_unit_test(password_names_account),
 		cmocka_unit_test(mbsync_prompts),
 		cmocka_unit_test(no_initial_response),
+		cmocka_unit_test(prompts_without_prompt_list),
 		cmocka_unit_test(oauthbearer_host_port),
 		cmocka_unit_test(error_challenge_xoauth2),
 		cmocka_unit_test(error_challenge_oauthbearer),

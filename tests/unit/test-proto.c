@@ -77,6 +77,7 @@ static void request_parse_rejects(void **state)
 static void request_sizes(void **state)
 {
 	char *buf = malloc(MO_REQUEST_MAX + 2);
+	char *verb_arg = malloc(MO_REQUEST_MAX + 2);
 	char arg[MO_ARG_MAX + 2];
 	struct mo_request req;
 	size_t n;
@@ -93,10 +94,20 @@ static void request_sizes(void **state)
 	n = (size_t)snprintf(buf, MO_REQUEST_MAX + 2, "TOKEN %s\n", arg);
 	assert_int_equal(mo_request_parse(buf, n, &req), -EINVAL);
 
-	/* a line of MO_REQUEST_MAX bytes is too long */
-	memset(buf, 'A', MO_REQUEST_MAX);
+	/* MO_REQUEST_MAX bytes with the LF fit, one more does not */
+	memset(verb_arg, 'a', MO_REQUEST_MAX);
+	memcpy(buf, "REJECTED ", 9);
+	memcpy(buf + 9, verb_arg, 300);
+	buf[309] = ' ';
+	memset(buf + 310, '1', MO_REQUEST_MAX - 311);
+	buf[MO_REQUEST_MAX - 1] = '\n';
 	buf[MO_REQUEST_MAX] = '\0';
-	assert_int_equal(mo_request_parse(buf, MO_REQUEST_MAX, &req), -EMSGSIZE);
+	assert_int_equal(mo_request_parse(buf, MO_REQUEST_MAX, &req), -EINVAL);
+	/* (the second argument is over MO_ARG_MAX; the size itself passed) */
+	memset(buf, 'A', MO_REQUEST_MAX + 1);
+	buf[MO_REQUEST_MAX + 1] = '\0';
+	assert_int_equal(mo_request_parse(buf, MO_REQUEST_MAX + 1, &req), -EMSGSIZE);
+	free(verb_arg);
 	free(buf);
 }
 
@@ -187,7 +198,7 @@ static void response_rejects(void **state)
 		"OK gen=x\n", "OK gen=-1\n", "OK gen=1234567890123456789\n",
 		"OK token=\n", "NO\n", "OK token=abc\n\n",
 	};
-	char buf[MO_RESPONSE_MAX];
+	char buf[MO_RESPONSE_MAX + 2];
 	struct mo_response r;
 
 	(void)state;
@@ -199,7 +210,17 @@ static void response_rejects(void **state)
 			fail_msg("accepted bad response %zu: %s", i, bad[i]);
 	}
 	memset(buf, 'A', sizeof(buf));
-	assert_int_equal(mo_response_parse(buf, sizeof(buf), &r), -EMSGSIZE);
+	assert_int_equal(mo_response_parse(buf, MO_RESPONSE_MAX + 1, &r), -EMSGSIZE);
+	/* an ERR sentence is cut and made printable */
+	{
+		size_t n = (size_t)snprintf(buf, sizeof(buf), "ERR denied %0700d\xc3\xa9\n", 0);
+
+		assert_int_equal(mo_response_parse(buf, n, &r), 0);
+		assert_int_equal(strlen(r.text), MO_TEXT_MAX);
+		n = (size_t)snprintf(buf, sizeof(buf), "ERR denied caf\xc3\xa9\n");
+		assert_int_equal(mo_response_parse(buf, n, &r), 0);
+		assert_string_equal(r.text, "caf??");
+	}
 }
 
 static void format_bounds(void **state)
