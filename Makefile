@@ -9,6 +9,7 @@
 #   make fuzz         run every libFuzzer target (FUZZ_SECONDS each)
 #   make demo, make bench   (see README.md)
 
+VERSION        := 0.1
 PREFIX         ?= /usr/local
 SYSCONFDIR     ?= /etc
 LIBDIR         ?= $(PREFIX)/lib
@@ -42,6 +43,9 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CFLAGS) -Icommon \
 LINK_SAN   = $(if $(SANITIZE),-fsanitize=address$(comma)undefined)
 comma := ,
 
+DAEMON_PKGS := glib-2.0 gio-2.0 libsecret-1 libcurl jansson libcrypto libsystemd
+DAEMON_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DAEMON_PKGS) 2>/dev/null)
+DAEMON_LIBS   := $(shell $(PKG_CONFIG) --libs $(DAEMON_PKGS) 2>/dev/null)
 SASL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsasl2 2>/dev/null)
 SASL_LIBS   := $(shell $(PKG_CONFIG) --libs libsasl2 2>/dev/null || echo -lsasl2)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -52,39 +56,60 @@ PLUGIN_SRC := sasl-plugin/plugin.c sasl-plugin/plugin_config.c \
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
 
+HELPER_SRC := token-helper/config.c token-helper/server.c token-helper/secret.c \
+              token-helper/store_file.c token-helper/store_secret.c
+HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
+
 PLUGIN     := $(BUILD)/sasl-plugin/libmailoauth.so
 LIBCOMMON  := $(BUILD)/common/libmocommon.a
+LIBHELPER  := $(BUILD)/token-helper/libhelper.a
+DAEMON     := $(BUILD)/token-helper/mailoauthd
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-*.c))
-TOOLS      := $(BUILD)/tests/static-tokend
+TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
-.PHONY: all plugin tests check install uninstall fuzz demo bench clean deps
+.PHONY: all plugin daemon tests check install uninstall fuzz demo bench clean deps
 all: plugin tests
 
 plugin: $(PLUGIN)
+daemon: $(DAEMON)
 tests: $(UNIT_TESTS) $(TOOLS)
 
-$(BUILD)/%.o: %.c $(wildcard common/*.h sasl-plugin/*.h) Makefile
+$(BUILD)/common/%.o $(BUILD)/sasl-plugin/%.o: CFLAGS_EXTRA = $(SASL_CFLAGS) -Isasl-plugin
+$(BUILD)/token-helper/%.o: CFLAGS_EXTRA = $(DAEMON_CFLAGS) -Itoken-helper
+$(BUILD)/%.o: %.c $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SASL_CFLAGS) -Isasl-plugin -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(CFLAGS_EXTRA) -DMO_VERSION='"$(VERSION)"' -c -o $@ $<
 
 $(LIBCOMMON): $(COMMON_OBJ)
 	$(AR) rcs $@ $^
+
+$(LIBHELPER): $(HELPER_OBJ)
+	$(AR) rcs $@ $^
+
+$(DAEMON): token-helper/mailoauthd.c $(LIBHELPER) $(LIBCOMMON)
+	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
+	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) $(DAEMON_LIBS)
 
 # The plugin links nothing but libc; --no-undefined proves it.
 $(PLUGIN): $(PLUGIN_OBJ) $(LIBCOMMON)
 	$(CC) -shared -o $@ $(PLUGIN_OBJ) $(LIBCOMMON) $(LINK_SAN) \
 	      -Wl,--no-undefined -Wl,-z,relro,-z,now -Wl,--as-needed
 
-$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIBCOMMON) $(PLUGIN_OBJ) tests/unit/*.h
-	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SASL_CFLAGS) -Isasl-plugin -Itests/unit -o $@ $< \
-	      $(filter-out $(BUILD)/sasl-plugin/plugin.o,$(PLUGIN_OBJ)) \
-	      $(LIBCOMMON) $(LINK_SAN) $(CMOCKA_LIBS) $(SASL_LIBS) -lpthread
+# every test and tool links what it needs from these (--as-needed drops the rest)
+TEST_LINK = $(filter-out $(BUILD)/sasl-plugin/plugin.o,$(PLUGIN_OBJ)) \
+            $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) -Wl,--as-needed \
+            $(CMOCKA_LIBS) $(SASL_LIBS) $(DAEMON_LIBS) -lpthread
+TEST_CFLAGS = $(ALL_CFLAGS) $(SASL_CFLAGS) $(DAEMON_CFLAGS) -Isasl-plugin \
+              -Itoken-helper -Itests/unit -DMO_VERSION='"$(VERSION)"'
 
-$(BUILD)/tests/static-tokend: tests/tools/static-tokend.c $(LIBCOMMON)
+$(BUILD)/tests/test-%: tests/unit/test-%.c $(LIBHELPER) $(LIBCOMMON) $(PLUGIN_OBJ) tests/unit/*.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(LIBCOMMON) $(LINK_SAN)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LINK)
+
+$(BUILD)/tests/%: tests/tools/%.c $(LIBHELPER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LINK)
 
 # ---- tests ----
 check:
@@ -97,11 +122,12 @@ check:
 # ---- fuzzing (libFuzzer, clang) ----
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,build-fuzz/fuzz-%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c
-build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h)
+FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c $(HELPER_SRC)
+build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Isasl-plugin \
-	      -o $@ $< $(FUZZ_SRC)
+	      -Itoken-helper $(DAEMON_CFLAGS) -DMO_VERSION='"$(VERSION)"' \
+	      -o $@ $< $(FUZZ_SRC) $(DAEMON_LIBS)
 
 .PHONY: fuzz-build
 fuzz-build: $(FUZZ_TARGETS)
