@@ -8,6 +8,8 @@
  */
 #define _GNU_SOURCE
 #include "unit.h"
+
+#define RAW "user=u\001auth=Bearer t\001\001"
 #include "client.h"
 #include "server.h"
 
@@ -46,7 +48,7 @@ static void handler(struct mo_pending *p, const struct mo_request *req,
 		return;
 	}
 	if (req->verb == MO_VERB_XOAUTH2) {
-		mo_server_reply(p, "user=u\001auth=Bearer t\001\001", 24, true);
+		mo_server_reply(p, RAW, sizeof(RAW) - 1, true);
 		return;
 	}
 	n = snprintf(buf, sizeof(buf), "OK account=%s\n", req->nargs ? req->args[0] : "-");
@@ -142,8 +144,8 @@ static void eof_ends_line(void **state)
 	/* Exim's ${readsocket}: no LF, then shutdown; raw answer, then close */
 	assert_int_equal(write(fd, "XOAUTH2 work", 12), 12);
 	shutdown(fd, SHUT_WR);
-	assert_int_equal(read_all(fd, buf, sizeof(buf)), 24);
-	assert_memory_equal(buf, "user=u\001auth=Bearer t\001\001", 24);
+	assert_int_equal(read_all(fd, buf, sizeof(buf)), sizeof(RAW) - 1);
+	assert_memory_equal(buf, RAW, sizeof(RAW) - 1);
 	close(fd);
 }
 
