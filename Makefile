@@ -57,7 +57,8 @@ COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
 
 HELPER_SRC := token-helper/config.c token-helper/server.c token-helper/secret.c \
-              token-helper/store_file.c token-helper/store_secret.c
+              token-helper/store_file.c token-helper/store_secret.c \
+              token-helper/http.c token-helper/oauth.c token-helper/engine.c
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 
 PLUGIN     := $(BUILD)/sasl-plugin/libmailoauth.so
@@ -69,7 +70,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/t
 TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
 
 .PHONY: all plugin daemon tests check install uninstall fuzz demo bench clean deps
-all: plugin tests
+all: plugin daemon tests
 
 plugin: $(PLUGIN)
 daemon: $(DAEMON)
@@ -122,7 +123,8 @@ check:
 # ---- fuzzing (libFuzzer, clang) ----
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,build-fuzz/fuzz-%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_SECONDS ?= 60
-FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c $(HELPER_SRC)
+FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c token-helper/config.c \
+            token-helper/http.c token-helper/oauth.c
 build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Isasl-plugin \
