@@ -143,17 +143,34 @@ fuzz: fuzz-build
 	done
 
 # ---- install ----
-install: $(PLUGIN)
+SBINDIR        ?= $(PREFIX)/sbin
+MANDIR         ?= $(PREFIX)/share/man
+UNITDIR        ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
+USERUNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemduserunitdir systemd 2>/dev/null || echo /usr/lib/systemd/user)
+
+install: $(PLUGIN) $(DAEMON)
 	install -d $(DESTDIR)$(SASL_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/mailoauth \
-	           $(DESTDIR)$(DOCDIR)
+	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	           $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
 	install -m 0644 $(PLUGIN) $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so
+	install -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/mailoauthd
+	install -m 0644 docs/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 docs/mailoauthd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 systemd/mailoauthd.socket $(DESTDIR)$(UNITDIR)/
+	sed 's|/usr/sbin/mailoauthd|$(SBINDIR)/mailoauthd|' systemd/mailoauthd.service \
+	    > $(DESTDIR)$(UNITDIR)/mailoauthd.service
+	sed 's|/usr/sbin/mailoauthd|$(SBINDIR)/mailoauthd|' systemd/mailoauthd-user.service \
+	    > $(DESTDIR)$(USERUNITDIR)/mailoauthd.service
 	install -m 0644 docs/*.md $(DESTDIR)$(DOCDIR)/
 	test -e $(DESTDIR)$(SYSCONFDIR)/mailoauth/plugin.conf || \
 	  install -m 0644 sasl-plugin/plugin.conf.example \
 	          $(DESTDIR)$(SYSCONFDIR)/mailoauth/plugin.conf
 
 uninstall:
-	rm -f $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so
+	rm -f $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so $(DESTDIR)$(SBINDIR)/mailoauthd \
+	      $(DESTDIR)$(MANDIR)/man5/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man8/mailoauthd.8 \
+	      $(DESTDIR)$(UNITDIR)/mailoauthd.service $(DESTDIR)$(UNITDIR)/mailoauthd.socket \
+	      $(DESTDIR)$(USERUNITDIR)/mailoauthd.service
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 demo:
