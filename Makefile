@@ -50,7 +50,7 @@ SASL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsasl2 2>/dev/null)
 SASL_LIBS   := $(shell $(PKG_CONFIG) --libs libsasl2 2>/dev/null || echo -lsasl2)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-COMMON_SRC := common/proto.c common/saslmsg.c common/client.c
+COMMON_SRC := common/proto.c common/saslmsg.c common/client.c common/strbuf.c
 PLUGIN_SRC := sasl-plugin/plugin.c sasl-plugin/plugin_config.c \
               sasl-plugin/token_cache.c
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)

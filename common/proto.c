@@ -8,6 +8,7 @@
  */
 #include "proto.h"
 #include "saslmsg.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -165,54 +166,27 @@ int mo_request_parse(char *line, size_t len, struct mo_request *req)
 	return 0;
 }
 
-/* appender - bounded string building that remembers overflow */
-struct appender {
-	char *buf;
-	size_t size, len;
-	bool overflow;
-};
-
-static void append(struct appender *a, const char *s, size_t n)
+/* finish - end a response or request line with LF */
+static int finish(struct mo_strbuf *a)
 {
-	if (a->overflow || n >= a->size - a->len) {
-		a->overflow = true;
-		return;
-	}
-	memcpy(a->buf + a->len, s, n);
-	a->len += n;
-	a->buf[a->len] = '\0';
-}
-
-static void append_str(struct appender *a, const char *s)
-{
-	append(a, s, strlen(s));
-}
-
-static int finish(struct appender *a)
-{
-	append(a, "\n", 1);
-	if (a->overflow) {
-		if (a->size)
-			a->buf[0] = '\0';
-		return -ENOBUFS;
-	}
-	return (int)a->len;
+	mo_strbuf_put(a, "\n", 1);
+	return mo_strbuf_end(a);
 }
 
 int mo_request_format(char *buf, size_t size, enum mo_verb verb,
 		      const char *const *args, unsigned nargs)
 {
-	struct appender a = {buf, size, 0, size == 0};
+	struct mo_strbuf a = MO_STRBUF(buf, size);
 
 	if ((unsigned)verb >= MO_VERB_COUNT_ || nargs < verb_arity[verb][0] ||
 	    nargs > verb_arity[verb][1])
 		return -EINVAL;
-	append_str(&a, verb_names[verb]);
+	mo_strbuf_puts(&a, verb_names[verb]);
 	for (unsigned i = 0; i < nargs; i++) {
 		if (!mo_arg_valid(args[i]))
 			return -EINVAL;
-		append(&a, " ", 1);
-		append_str(&a, args[i]);
+		mo_strbuf_put(&a, " ", 1);
+		mo_strbuf_puts(&a, args[i]);
 	}
 	if (a.len + 1 > MO_REQUEST_MAX)
 		a.overflow = true;
@@ -328,7 +302,7 @@ int mo_response_format_token(char *buf, size_t size, const char *account,
 			     long long expires_in, long long cache_for,
 			     const char *token)
 {
-	struct appender a = {buf, size, 0, size == 0};
+	struct mo_strbuf a = MO_STRBUF(buf, size);
 	char num[96];
 
 	if (!mo_arg_valid(account) || !mo_arg_valid(user) || gen < 0 ||
@@ -337,15 +311,15 @@ int mo_response_format_token(char *buf, size_t size, const char *account,
 	    strlen(token) > MO_TOKEN_MAX ||
 	    !mo_token_valid(token, strlen(token)))
 		return -EINVAL;
-	append_str(&a, "OK account=");
-	append_str(&a, account);
-	append_str(&a, " user=");
-	append_str(&a, user);
+	mo_strbuf_puts(&a, "OK account=");
+	mo_strbuf_puts(&a, account);
+	mo_strbuf_puts(&a, " user=");
+	mo_strbuf_puts(&a, user);
 	snprintf(num, sizeof(num), " gen=%lld expires_in=%lld cache_for=%lld",
 		 gen, expires_in, cache_for);
-	append_str(&a, num);
-	append_str(&a, " token=");
-	append_str(&a, token);
+	mo_strbuf_puts(&a, num);
+	mo_strbuf_puts(&a, " token=");
+	mo_strbuf_puts(&a, token);
 	if (a.len + 1 > MO_RESPONSE_MAX)
 		a.overflow = true;
 	return finish(&a);
@@ -353,15 +327,15 @@ int mo_response_format_token(char *buf, size_t size, const char *account,
 
 int mo_response_format_ok(char *buf, size_t size, const char *fields)
 {
-	struct appender a = {buf, size, 0, size == 0};
+	struct mo_strbuf a = MO_STRBUF(buf, size);
 
-	append_str(&a, "OK");
+	mo_strbuf_puts(&a, "OK");
 	if (fields && *fields) {
 		for (const char *c = fields; *c; c++)
 			if (*c != ' ' && !is_argchar((unsigned char)*c))
 				return -EINVAL;
-		append(&a, " ", 1);
-		append_str(&a, fields);
+		mo_strbuf_put(&a, " ", 1);
+		mo_strbuf_puts(&a, fields);
 	}
 	if (a.len + 1 > MO_RESPONSE_MAX)
 		a.overflow = true;
@@ -371,18 +345,18 @@ int mo_response_format_ok(char *buf, size_t size, const char *fields)
 int mo_response_format_error(char *buf, size_t size, enum mo_err err,
 			     const char *text)
 {
-	struct appender a = {buf, size, 0, size == 0};
+	struct mo_strbuf a = MO_STRBUF(buf, size);
 	size_t n;
 
-	append_str(&a, "ERR ");
-	append_str(&a, mo_err_name(err));
+	mo_strbuf_puts(&a, "ERR ");
+	mo_strbuf_puts(&a, mo_err_name(err));
 	if (text && *text) {
-		append(&a, " ", 1);
+		mo_strbuf_put(&a, " ", 1);
 		for (n = 0; text[n] && n < MO_TEXT_MAX; n++) {
 			unsigned char c = (unsigned char)text[n];
 			char out = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
 
-			append(&a, &out, 1);
+			mo_strbuf_put(&a, &out, 1);
 		}
 	}
 	return finish(&a);

@@ -7,6 +7,7 @@
  * object and skips everything else with a bounded nesting depth.
  */
 #include "saslmsg.h"
+#include "strbuf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -44,90 +45,58 @@ static bool field_valid(const char *s)
 	return true;
 }
 
-struct out {
-	char *buf;
-	size_t size, len;
-	bool overflow;
-};
-
-static void put(struct out *o, const char *s, size_t n)
-{
-	if (o->overflow || n >= o->size - o->len) {
-		o->overflow = true;
-		return;
-	}
-	memcpy(o->buf + o->len, s, n);
-	o->len += n;
-	o->buf[o->len] = '\0';
-}
-
-static void puts_(struct out *o, const char *s)
-{
-	put(o, s, strlen(s));
-}
-
-static int done(struct out *o)
-{
-	if (o->overflow) {
-		if (o->size)
-			o->buf[0] = '\0';
-		return -ENOBUFS;
-	}
-	return (int)o->len;
-}
-
 int mo_xoauth2_format(char *buf, size_t size, const char *user,
 		      const char *token)
 {
-	struct out o = {buf, size, 0, size == 0};
+	struct mo_strbuf o = MO_STRBUF(buf, size);
 
 	if (!user || !*user || !field_valid(user) || !token ||
 	    !mo_token_valid(token, strlen(token)))
 		return -EINVAL;
-	puts_(&o, "user=");
-	puts_(&o, user);
-	puts_(&o, "\001auth=Bearer ");
-	puts_(&o, token);
-	puts_(&o, "\001\001");
-	return done(&o);
+	mo_strbuf_puts(&o, "user=");
+	mo_strbuf_puts(&o, user);
+	mo_strbuf_puts(&o, "\001auth=Bearer ");
+	mo_strbuf_puts(&o, token);
+	mo_strbuf_puts(&o, "\001\001");
+	return mo_strbuf_end(&o);
 }
 
 int mo_oauthbearer_format(char *buf, size_t size, const char *authzid,
 			  const char *host, unsigned port, const char *token)
 {
-	struct out o = {buf, size, 0, size == 0};
+	struct mo_strbuf o = MO_STRBUF(buf, size);
 	char num[16];
 
 	if (!token || !mo_token_valid(token, strlen(token)) ||
 	    (authzid && !field_valid(authzid)) ||
 	    (host && !field_valid(host)) || port > 65535)
 		return -EINVAL;
-	puts_(&o, "n,");
+	mo_strbuf_puts(&o, "n,");
 	if (authzid && *authzid) {
-		puts_(&o, "a=");
+		mo_strbuf_puts(&o, "a=");
 		for (const char *p = authzid; *p; p++) {
 			if (*p == ',')
-				puts_(&o, "=2C");
+				mo_strbuf_puts(&o, "=2C");
 			else if (*p == '=')
-				puts_(&o, "=3D");
+				mo_strbuf_puts(&o, "=3D");
 			else
-				put(&o, p, 1);
+				mo_strbuf_put(&o, p, 1);
 		}
 	}
-	puts_(&o, ",\001");
+	mo_strbuf_puts(&o, ",\001");
 	if (host && *host) {
-		puts_(&o, "host=");
-		puts_(&o, host);
-		puts_(&o, "\001");
+		mo_strbuf_puts(&o, "host=");
+		mo_strbuf_puts(&o, host);
+		mo_strbuf_puts(&o, "\001");
 	}
 	if (port) {
 		snprintf(num, sizeof(num), "port=%u\001", port);
-		puts_(&o, num);
+		mo_strbuf_puts(&o, num);
 	}
-	puts_(&o, "auth=Bearer ");
-	puts_(&o, token);
-	puts_(&o, "\001\001");
-	return done(&o);
+	mo_strbuf_puts(&o, "auth=Bearer ");
+	mo_strbuf_puts(&o, token);
+	mo_strbuf_puts(&o, "\001\001");
+	return mo_strbuf_end(&o);
 }
 
 /* A cursor over the challenge bytes. */

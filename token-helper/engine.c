@@ -88,11 +88,8 @@ static gint64 boot_s(void)
 
 static void wipe_str(char **s)
 {
-	if (*s) {
-		explicit_bzero(*s, strlen(*s));
-		g_free(*s);
-		*s = NULL;
-	}
+	mo_http_wipe_free(*s);
+	*s = NULL;
 }
 
 /* ---- answers ---- */

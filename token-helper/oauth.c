@@ -59,10 +59,7 @@ static void wipe(void *p, size_t n)
 
 void mo_oauth_secret_free(char *s)
 {
-	if (s) {
-		wipe(s, strlen(s));
-		g_free(s);
-	}
+	mo_http_wipe_free(s);
 }
 
 /* ------------------------------------------------------------ jansson */
@@ -1224,20 +1221,26 @@ static bool is_2xx(long s)
 	return s >= 200 && s <= 299;
 }
 
-int mo_oauth_parse_token_response(const struct mo_http_response *r,
-				  enum mo_oauth_grant grant,
-				  const char *account,
-				  struct mo_oauth_tokens *out,
-				  struct mo_oauth_error *err)
+/*
+ * parse_answer - the steps every token-endpoint answer goes through: a
+ * transport error, then the JSON, an OAuth error or the success READ
+ * fills in. A transport error is classified here; the rest by the caller,
+ * once it knows whether READ found what it needs.
+ */
+static const char *read_device(json_t *root, struct mo_oauth_device *out);
+
+static void parse_answer(const struct mo_http_response *r,
+			 enum mo_oauth_grant grant, const char *account,
+			 struct mo_oauth_error *err,
+			 const char *(*read)(json_t *root, void *out), void *out)
 {
 	struct json_scope scope;
 	json_t *root;
 
-	memset(out, 0, sizeof(*out));
 	error_start(err, r);
 	if (r->curl_code) {
 		mo_oauth_classify(err, grant, account);
-		return -EPROTO;
+		return;
 	}
 	json_scope_enter(&scope);
 	root = load(r, err);
@@ -1247,15 +1250,42 @@ int mo_oauth_parse_token_response(const struct mo_http_response *r,
 		if (!is_2xx(r->status) || (e && !json_is_null(e)))
 			read_error(root, err);
 		else
-			err->reason = read_tokens(root, out);
+			err->reason = read(root, out);
 		json_decref(root);
 	}
 	json_scope_leave(&scope);
-	if (out->access_token && !err->reason && !err->error &&
-	    is_2xx(r->status))
+}
+
+static const char *read_tokens_cb(json_t *root, void *out)
+{
+	return read_tokens(root, out);
+}
+
+static const char *read_device_cb(json_t *root, void *out)
+{
+	return read_device(root, out);
+}
+
+static bool answer_ok(const struct mo_http_response *r,
+		      const struct mo_oauth_error *err, const void *have)
+{
+	return have && !r->curl_code && !err->reason && !err->error &&
+	       is_2xx(r->status);
+}
+
+int mo_oauth_parse_token_response(const struct mo_http_response *r,
+				  enum mo_oauth_grant grant,
+				  const char *account,
+				  struct mo_oauth_tokens *out,
+				  struct mo_oauth_error *err)
+{
+	memset(out, 0, sizeof(*out));
+	parse_answer(r, grant, account, err, read_tokens_cb, out);
+	if (answer_ok(r, err, out->access_token))
 		return 0;
 	mo_oauth_tokens_clear(out);
-	mo_oauth_classify(err, grant, account);
+	if (!r->curl_code)
+		mo_oauth_classify(err, grant, account);
 	return -EPROTO;
 }
 
@@ -1317,32 +1347,14 @@ int mo_oauth_parse_device_response(const struct mo_http_response *r,
 				   struct mo_oauth_device *out,
 				   struct mo_oauth_error *err)
 {
-	struct json_scope scope;
-	json_t *root;
-
 	memset(out, 0, sizeof(*out));
-	error_start(err, r);
-	if (r->curl_code) {
-		mo_oauth_classify(err, MO_OAUTH_DEVICE_AUTHORIZATION, account);
-		return -EPROTO;
-	}
-	json_scope_enter(&scope);
-	root = load(r, err);
-	if (root) {
-		json_t *e = json_object_get(root, "error");
-
-		if (!is_2xx(r->status) || (e && !json_is_null(e)))
-			read_error(root, err);
-		else
-			err->reason = read_device(root, out);
-		json_decref(root);
-	}
-	json_scope_leave(&scope);
-	if (out->device_code && !err->reason && !err->error &&
-	    is_2xx(r->status))
+	parse_answer(r, MO_OAUTH_DEVICE_AUTHORIZATION, account, err,
+		     read_device_cb, out);
+	if (answer_ok(r, err, out->device_code))
 		return 0;
 	mo_oauth_device_clear(out);
-	mo_oauth_classify(err, MO_OAUTH_DEVICE_AUTHORIZATION, account);
+	if (!r->curl_code)
+		mo_oauth_classify(err, MO_OAUTH_DEVICE_AUTHORIZATION, account);
 	return -EPROTO;
 }
 
