@@ -13,6 +13,8 @@ e2e_init
 . "$E2E_LIB/daemon.sh"	# after e2e_init: its paths live in $E2E_DIR
 start_idp
 idp_call POST /_test/config '{"strict_rotation": true}' >/dev/null
+NOTIFIED=$E2E_DIR/notified
+DAEMON_EXTRA="notify_command = sh -c 'echo \"\$MAILOAUTH_ACCOUNT \$MAILOAUTH_STATE\" >> $NOTIFIED'"
 daemon_config work "$ALICE"
 t_ok "the grant is stored" daemon_seed work "$ALICE"
 first_grant=$(store_get work)
@@ -41,6 +43,23 @@ stop_daemon
 start_daemon
 t_like "after a restart the stored (rotated) grant works in strict mode" \
 	"$(daemon_call 'TOKEN work')" '^OK account=work '
+
+# ---- SIGHUP: unchanged accounts keep their token, new ones appear
+gen_before=$(daemon_call 'TOKEN work' | sed -n 's/.* gen=\([0-9]*\) .*/\1/p')
+refreshes=$(idp_counters token)
+printf '\n[account bob]\nprovider = microsoft\ntenant = contoso\nauthority = %s\nclient_id = mailoauth-e2e\nuser = bob@example.com\n' \
+	"$IDP_URL" >>"$DAEMON_CONF"
+kill -HUP "$DAEMON_PID"
+t_wait_file_like 10 "SIGHUP reloads the configuration" "$DAEMON_LOG" "configuration reloaded: 2 accounts"
+t_like "the new account is listed" "$(daemon_call LIST)" '^OK accounts=work,bob$'
+t_is "the unchanged account kept its token (same generation)" \
+	"$(daemon_call 'TOKEN work' | sed -n 's/.* gen=\([0-9]*\) .*/\1/p')" "$gen_before"
+t_is "without asking the IdP again" "$(idp_counters token)" "$refreshes"
+printf '\n[daemon2]\nbogus = 1\n' >>"$DAEMON_CONF"
+kill -HUP "$DAEMON_PID"
+t_wait_file_like 10 "a broken file is reported on reload" "$DAEMON_LOG" \
+	"reload failed, keeping the running configuration"
+t_like "and the daemon keeps serving" "$(daemon_call 'TOKEN work')" '^OK account=work '
 
 # ---- raw XOAUTH2 for Exim's ${readsocket}
 raw=$(printf 'XOAUTH2 work' | timeout 10 socat -t 5 - "UNIX-CONNECT:$DAEMON_SOCKET" | tr '\001' '|')
@@ -101,6 +120,7 @@ t_wait_file_like 10 "the daemon logs that the grant is gone" "$DAEMON_LOG" \
 t_like "callers are told to log in again" "$(daemon_call 'TOKEN work')" \
 	"^ERR login-required .*mailoauth login work"
 t_like "status says so too" "$(daemon_call 'STATUS work')" 'state=login-required'
+t_wait_file_like 10 "notify_command ran for the account" "$NOTIFIED" '^work login-required$'
 
 # ---- no secret in any log
 stop_daemon
