@@ -669,8 +669,9 @@ static void request_token(struct mo_engine *e, struct mo_pending *p,
 		serve(a, &w);
 		g_free(w.user);
 		g_free(w.host);
-		if (now >= a->expires_at - e->cfg->refresh_margin - a->jitter)
-			acct_refresh(a);	/* due: usually already running */
+		/* due (the timer is late) but never inside a back-off period */
+		if (a->due && now >= a->due)
+			acct_refresh(a);
 		a->used_at = now;
 		return;
 	}
