@@ -599,6 +599,13 @@ static bool load_key_file(struct file_store *fs, const char *key_file,
 			return false;
 		}
 		if (lstat(fs->path, &st) == 0) {
+			/*
+			 * A store is only written after its key exists: a
+			 * racing process may have created both since our
+			 * open(). Look once more before calling it missing.
+			 */
+			if (attempt == 0)
+				continue;
 			g_set_error(error, MO_STORE_ERROR, MO_STORE_ERROR_KEY,
 				    "the key file %s is missing but the store %s "
 				    "exists: restore the key file it was written "
