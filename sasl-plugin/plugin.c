@@ -273,7 +273,8 @@ static int fetch_token(const sasl_utils_t *utils, const char *user,
 			     MIN3(r.cache_for, r.expires_in, CACHE_MAX_S));
 	result = SASL_OK;
 out:
-	explicit_bzero(resp, MO_RESPONSE_MAX + 1);
+	/* mo_client_call writes at most the answer line and its NUL */
+	explicit_bzero(resp, n > 0 ? (size_t)n + 1 : MO_RESPONSE_MAX + 1);
 	free(resp);
 	return result;
 }

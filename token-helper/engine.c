@@ -134,7 +134,8 @@ static void serve(struct acct *a, struct waiter *w)
 				      "the user name cannot go into a SASL message");
 	else
 		mo_server_reply(w->p, buf, (size_t)n, raw);
-	explicit_bzero(buf, MO_RESPONSE_MAX);
+	if (n > 0)
+		explicit_bzero(buf, (size_t)n + 1);	/* all that was written */
 	g_free(buf);
 }
 

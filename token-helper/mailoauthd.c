@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 	struct mo_store *store = NULL;
 	struct mo_http *http = NULL;
 	GError *error = NULL;
-	bool check = false, forced_mode = false;
+	bool check = false;
 	int status = 0;
 
 	setlocale(LC_ALL, "");
@@ -178,10 +178,8 @@ int main(int argc, char **argv)
 			d.config_path = argv[++i];
 		} else if (!strcmp(argv[i], "--user")) {
 			d.user_mode = true;
-			forced_mode = true;
 		} else if (!strcmp(argv[i], "--system")) {
 			d.user_mode = false;
-			forced_mode = true;
 		} else if (!strcmp(argv[i], "--check")) {
 			check = true;
 		} else if (!strcmp(argv[i], "--version")) {
@@ -196,7 +194,6 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 	}
-	(void)forced_mode;
 	mo_secret_init();
 
 	cfg = mo_config_load(d.config_path, d.user_mode, &error);
