@@ -43,7 +43,8 @@ ALL_CFLAGS = -std=c11 $(WARN) $(HARDEN) $(CFLAGS) -Icommon \
 LINK_SAN   = $(if $(SANITIZE),-fsanitize=address$(comma)undefined)
 comma := ,
 
-DAEMON_PKGS := glib-2.0 gio-2.0 libsecret-1 libcurl jansson libcrypto libsystemd
+DAEMON_PKGS := glib-2.0 gio-2.0 libsecret-1 libcurl jansson libcrypto libsystemd \
+               libssl libqrencode
 DAEMON_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(DAEMON_PKGS) 2>/dev/null)
 DAEMON_LIBS   := $(shell $(PKG_CONFIG) --libs $(DAEMON_PKGS) 2>/dev/null)
 SASL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsasl2 2>/dev/null)
@@ -56,15 +57,16 @@ PLUGIN_SRC := sasl-plugin/plugin.c sasl-plugin/plugin_config.c \
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
 
-HELPER_SRC := token-helper/config.c token-helper/server.c token-helper/secret.c \
-              token-helper/store_file.c token-helper/store_secret.c \
-              token-helper/http.c token-helper/oauth.c token-helper/engine.c
+# every token-helper/*.c but the two programs' mains goes into libhelper.a
+HELPER_MAINS := token-helper/mailoauthd.c token-helper/mailoauth.c
+HELPER_SRC := $(filter-out $(HELPER_MAINS),$(sort $(wildcard token-helper/*.c)))
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 
 PLUGIN     := $(BUILD)/sasl-plugin/libmailoauth.so
 LIBCOMMON  := $(BUILD)/common/libmocommon.a
 LIBHELPER  := $(BUILD)/token-helper/libhelper.a
 DAEMON     := $(BUILD)/token-helper/mailoauthd
+CLI        := $(BUILD)/token-helper/mailoauth
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-*.c))
 TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
@@ -73,7 +75,7 @@ TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 all: plugin daemon tests
 
 plugin: $(PLUGIN)
-daemon: $(DAEMON)
+daemon: $(DAEMON) $(CLI)
 tests: $(UNIT_TESTS) $(TOOLS)
 
 $(BUILD)/common/%.o $(BUILD)/sasl-plugin/%.o: CFLAGS_EXTRA = $(SASL_CFLAGS) -Isasl-plugin
@@ -91,6 +93,10 @@ $(LIBHELPER): $(HELPER_OBJ)
 $(DAEMON): token-helper/mailoauthd.c $(LIBHELPER) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
 	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) $(DAEMON_LIBS)
+
+$(CLI): token-helper/mailoauth.c $(LIBHELPER) $(LIBCOMMON)
+	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
+	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) -Wl,--as-needed $(DAEMON_LIBS)
 
 # The plugin links nothing but libc; --no-undefined proves it.
 $(PLUGIN): $(PLUGIN_OBJ) $(LIBCOMMON)

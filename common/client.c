@@ -178,3 +178,23 @@ int mo_client_call(const char *paths, const char *req, size_t reqlen,
 	close(fd);
 	return r;
 }
+
+/* mo_client_strerror - a sentence for an error of mo_client_call */
+const char *mo_client_strerror(int r)
+{
+	switch (r) {
+	case -ENOENT:
+	case -ECONNREFUSED:
+		return "mailoauthd is not running or its socket is elsewhere";
+	case -EACCES:
+	case -EPERM:
+		return "permission denied on the socket (check the socket "
+		       "directory's mode and the account's allow list)";
+	case -ETIMEDOUT:
+		return "mailoauthd did not answer in time";
+	case -ENAMETOOLONG:
+		return "the socket path is too long";
+	default:
+		return "the connection failed";
+	}
+}

@@ -35,4 +35,10 @@ int mo_client_call(const char *paths, const char *req, size_t reqlen,
 		   char *resp, size_t size, int timeout_ms,
 		   char *reached, size_t reached_size);
 
+/*
+ * mo_client_strerror - one sentence for an error R of mo_client_call
+ * ("mailoauthd is not running or its socket is elsewhere", ...)
+ */
+const char *mo_client_strerror(int r);
+
 #endif

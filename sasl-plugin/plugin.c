@@ -174,25 +174,6 @@ static int ask_for_authname(const sasl_utils_t *utils, sasl_interact_t **need)
 
 /* ---- the token, from the process cache or from mailoauthd ---- */
 
-static const char *describe_call_error(int r)
-{
-	switch (r) {
-	case -ENOENT:
-	case -ECONNREFUSED:
-		return "mailoauthd is not running or its socket is elsewhere";
-	case -EACCES:
-	case -EPERM:
-		return "permission denied on the socket (check the socket "
-		       "directory's mode and the account's allow list)";
-	case -ETIMEDOUT:
-		return "mailoauthd did not answer in time";
-	case -ENAMETOOLONG:
-		return "the socket path is too long";
-	default:
-		return "the connection failed";
-	}
-}
-
 /*
  * fetch_token - ask mailoauthd; on success fill OUT and return SASL_OK,
  * else set the error and return SASL_UNAVAIL
@@ -228,7 +209,7 @@ static int fetch_token(const sasl_utils_t *utils, const char *user,
 				"mailoauth: cannot get a token for %s from "
 				"mailoauthd at %s: %s (%s)%s%s%s",
 				user, path[0] ? path : "(no socket configured)",
-				describe_call_error(n), strerror(-n),
+				mo_client_strerror(n), strerror(-n),
 				strchr(config.sockets, ' ') ? "; sockets tried: " : "",
 				strchr(config.sockets, ' ') ? config.sockets : "",
 				strchr(config.sockets, ' ') ? "" : "");

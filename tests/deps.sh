@@ -13,7 +13,7 @@ PACKAGES="build-essential pkg-config libsasl2-dev libsasl2-modules sasl2-bin
  libglib2.0-dev libsystemd-dev postfix dovecot-core dovecot-imapd
  dovecot-submissiond isync gnome-keyring dbus dbus-x11 libsecret-tools
  python3 curl socat valgrind clang libclang-rt-14-dev util-linux procps
- openssl ca-certificates"
+ openssl ca-certificates libqrencode-dev"
 
 missing=""
 for p in $PACKAGES; do

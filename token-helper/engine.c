@@ -374,12 +374,7 @@ static void on_loaded(char *secret, GError *error, void *ud)
 		goto done;
 	}
 
-	client.account = a->cfg->name;
-	client.client_id = a->cfg->client_id;
-	client.token_endpoint = a->cfg->token_endpoint;
-	client.device_authorization_endpoint = a->cfg->device_authorization_endpoint;
-	client.scopes = a->cfg->scopes;
-	client.ca_file = a->cfg->ca_file;
+	mo_oauth_client_init(&client, a->cfg);
 	client.client_secret = s.client_secret;
 	client.cert_pem = cert;
 	client.key_pem = s.private_key;

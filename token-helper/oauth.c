@@ -267,6 +267,18 @@ static const char *const class_names[MO_OAUTH_CLASS_COUNT_] = {
 	[MO_OAUTH_DEVICE_BAD_CODE] = "bad-code",
 };
 
+void mo_oauth_client_init(struct mo_oauth_client *out,
+			  const struct mo_account_config *a)
+{
+	memset(out, 0, sizeof(*out));
+	out->account = a->name;
+	out->client_id = a->client_id;
+	out->token_endpoint = a->token_endpoint;
+	out->device_authorization_endpoint = a->device_authorization_endpoint;
+	out->scopes = a->scopes;
+	out->ca_file = a->ca_file;
+}
+
 const char *mo_oauth_class_name(enum mo_oauth_class cls)
 {
 	return (unsigned)cls < MO_OAUTH_CLASS_COUNT_ ? class_names[cls] : "?";

@@ -38,6 +38,7 @@
 #ifndef MAILOAUTH_OAUTH_H
 #define MAILOAUTH_OAUTH_H
 
+#include "config.h"
 #include "http.h"
 #include "proto.h"
 
@@ -128,6 +129,14 @@ struct mo_oauth_client {
 	const char *key_passphrase;	/* NULL: key_pem is not encrypted */
 	long timeout_ms;		/* <= 0: MO_HTTP_TIMEOUT_MS */
 };
+
+/*
+ * mo_oauth_client_init - OUT filled from account A's settings (name,
+ * client_id, endpoints, scopes, ca_file); the credentials (client_secret,
+ * cert_pem, key_pem) are left NULL for the caller. OUT points into A.
+ */
+void mo_oauth_client_init(struct mo_oauth_client *out,
+			  const struct mo_account_config *a);
 
 const char *mo_oauth_class_name(enum mo_oauth_class cls);	/* "login-required" */
 /* mo_oauth_class_err - the protocol's ERR code for a class */
