@@ -36,7 +36,7 @@ static const unsigned char verb_arity[MO_VERB_COUNT_][2] = {
 	[MO_VERB_REJECTED] = {2, 2},
 	[MO_VERB_STATUS] = {0, 1},
 	[MO_VERB_LIST] = {0, 0},
-	[MO_VERB_RELOAD] = {0, 0},
+	[MO_VERB_RELOAD] = {0, 1},
 };
 
 static const char *const err_names[MO_ERR_COUNT_] = {

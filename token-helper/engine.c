@@ -61,6 +61,9 @@ struct acct {
 	char *unsaved_secret;
 	char *staged_token;
 	gint64 staged_expires_at;
+	/* RELOAD ACCOUNT requests, answered after the refresh they start */
+	GPtrArray *reloaders;	/* struct mo_pending * */
+	bool reload_after;	/* a refresh was in flight: reload after it */
 };
 
 struct mo_engine {
@@ -75,6 +78,8 @@ struct mo_engine {
 };
 
 static void acct_refresh(struct acct *a);
+static void acct_reload(struct acct *a);
+static void answer_reloaders(struct acct *a);
 static void engine_arm(struct mo_engine *e);
 
 /* boot_s - seconds on a clock that keeps counting through suspend */
@@ -266,6 +271,10 @@ static void refresh_done(struct acct *a)
 	a->refreshing = false;
 	a->call = NULL;
 	answer_waiters(a);
+	if (a->reload_after)
+		acct_reload(a);		/* the grant changed during that refresh */
+	else
+		answer_reloaders(a);
 	engine_arm(a->e);
 }
 
@@ -318,6 +327,13 @@ static void on_tokens(const struct mo_oauth_tokens *tok,
 		return;
 	}
 
+	if (a->reload_after) {
+		/* the grant this refresh used was replaced meanwhile: drop
+		 * its result rather than store it over the new one */
+		wipe_str(&a->current_secret);
+		refresh_done(a);
+		return;
+	}
 	a->staged_token = g_strdup(tok->access_token);
 	a->staged_expires_at = boot_s() + tok->expires_in;
 	if (tok->refresh_token &&
@@ -484,6 +500,7 @@ static struct acct *acct_new(struct mo_engine *e,
 	a->e = e;
 	a->cfg = cfg;
 	a->waiters = g_ptr_array_new();
+	a->reloaders = g_ptr_array_new();
 	a->due = first;		/* an early look, to report problems early */
 	return a;
 }
@@ -502,6 +519,10 @@ static void acct_free(gpointer p)
 		waiter_free(w);
 	}
 	g_ptr_array_free(a->waiters, TRUE);
+	for (guint i = 0; i < a->reloaders->len; i++)
+		mo_server_reply_error(a->reloaders->pdata[i], MO_ERR_UNKNOWN_ACCOUNT,
+				      "the account was removed from the configuration");
+	g_ptr_array_free(a->reloaders, TRUE);
 	wipe_str(&a->token);
 	wipe_str(&a->staged_token);
 	wipe_str(&a->unsaved_secret);
@@ -714,18 +735,13 @@ static void status_field(GString *s, const char *key, const char *value)
 	}
 }
 
-static void request_status(struct mo_engine *e, struct mo_pending *p,
-			   const struct mo_request *req,
-			   const struct mo_peer *peer)
+/* status_line - the STATUS answer for A, with its LF */
+static GString *status_line(const struct acct *a)
 {
-	struct acct *a = resolve(e, p, req, peer);
-	GString *s;
+	GString *s = g_string_new("OK");
 	gint64 now = boot_s();
 	static const char *const names[] = {"empty", "valid", "failed"};
 
-	if (!a)
-		return;
-	s = g_string_new("OK");
 	status_field(s, "account", a->cfg->name);
 	status_field(s, "state", a->state == ST_FAILED ? mo_err_name(a->err)
 						       : names[a->state]);
@@ -742,11 +758,28 @@ static void request_status(struct mo_engine *e, struct mo_pending *p,
 	if (a->message)
 		status_field(s, "message", a->message);
 	g_string_append_c(s, '\n');
+	return s;
+}
+
+static void reply_status(struct mo_pending *p, const struct acct *a)
+{
+	GString *s = status_line(a);
+
 	if (s->len > MO_RESPONSE_MAX - 1)
 		mo_server_reply_error(p, MO_ERR_INTERNAL, "status too long");
 	else
 		mo_server_reply(p, s->str, s->len, false);
 	g_string_free(s, TRUE);
+}
+
+static void request_status(struct mo_engine *e, struct mo_pending *p,
+			   const struct mo_request *req,
+			   const struct mo_peer *peer)
+{
+	struct acct *a = resolve(e, p, req, peer);
+
+	if (a)
+		reply_status(p, a);
 }
 
 static void request_list(struct mo_engine *e, struct mo_pending *p,
@@ -768,13 +801,67 @@ static void request_list(struct mo_engine *e, struct mo_pending *p,
 	g_string_free(s, TRUE);
 }
 
-/* request_reload - after `mailoauth login`: failed accounts look again now */
+/* answer_reloaders - tell RELOAD ACCOUNT callers how the reload went */
+static void answer_reloaders(struct acct *a)
+{
+	GPtrArray *rs = a->reloaders;
+
+	if (!rs->len)
+		return;
+	a->reloaders = g_ptr_array_new();
+	for (guint i = 0; i < rs->len; i++)
+		reply_status(rs->pdata[i], a);
+	g_ptr_array_free(rs, TRUE);
+}
+
+/*
+ * acct_reload - forget everything about A's grant and refresh from the
+ * store: `mailoauth login` or `logout` changed it. Not while a refresh is
+ * in flight: that one finishes first (its rotated grant is stored), then
+ * refresh_done comes back here.
+ */
+static void acct_reload(struct acct *a)
+{
+	if (a->refreshing) {
+		a->reload_after = true;
+		return;
+	}
+	a->reload_after = false;
+	g_message("account %s: reloading its grant from %s", a->cfg->name,
+		  mo_store_describe(a->e->store));
+	wipe_str(&a->token);
+	wipe_str(&a->staged_token);
+	wipe_str(&a->unsaved_secret);	/* a rotation of the replaced grant */
+	a->state = ST_EMPTY;
+	g_clear_pointer(&a->message, g_free);
+	g_clear_pointer(&a->failed_digest, g_free);
+	a->failed_at = 0;
+	a->failures = 0;
+	a->notified_at = 0;
+	acct_refresh(a);
+}
+
+/*
+ * request_reload - RELOAD: failed accounts look at the store again now.
+ * RELOAD ACCOUNT: that account drops its token and refreshes from the
+ * store; the answer (a STATUS line) comes when that refresh is done.
+ */
 static void request_reload(struct mo_engine *e, struct mo_pending *p,
+			   const struct mo_request *req,
 			   const struct mo_peer *peer)
 {
 	GHashTableIter it;
 	gpointer v;
 
+	if (req->nargs == 1) {
+		struct acct *a = resolve(e, p, req, peer);
+
+		if (a) {
+			g_ptr_array_add(a->reloaders, p);
+			acct_reload(a);
+		}
+		return;
+	}
 	g_hash_table_iter_init(&it, e->accts);
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		struct acct *a = v;
@@ -823,7 +910,7 @@ void mo_engine_handle(struct mo_pending *p, const struct mo_request *req,
 		request_list(e, p, peer);
 		break;
 	case MO_VERB_RELOAD:
-		request_reload(e, p, peer);
+		request_reload(e, p, req, peer);
 		break;
 	default:
 		mo_server_reply_error(p, MO_ERR_UNKNOWN_VERB, "unknown request");
