@@ -84,11 +84,12 @@ $(BUILD)/%.o: %.c $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h) Makefi
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(CFLAGS_EXTRA) -DMO_VERSION='"$(VERSION)"' -c -o $@ $<
 
+# rebuilt from scratch: a member whose source is gone must not linger
 $(LIBCOMMON): $(COMMON_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(LIBHELPER): $(HELPER_OBJ)
-	$(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $^
 
 $(DAEMON): token-helper/mailoauthd.c $(LIBHELPER) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \

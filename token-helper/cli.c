@@ -133,20 +133,27 @@ const char *mo_cli_socket(const struct mo_cli *cli)
 	return cli->cfg ? cli->cfg->socket : NULL;
 }
 
-int mo_cli_request(const struct mo_cli *cli, const char *line, char *buf,
-		   size_t size, struct mo_response *resp)
+int mo_cli_request_raw(const struct mo_cli *cli, const char *line, char *buf,
+		       size_t size)
 {
 	char req[MO_REQUEST_MAX + 1];
 	const char *sock = mo_cli_socket(cli);
-	int n, len;
+	int len;
 
 	if (!sock)
 		return -ENOENT;
 	len = snprintf(req, sizeof(req), "%s\n", line);
 	if (len < 0 || (size_t)len >= sizeof(req))
 		return -EINVAL;
-	n = mo_client_call(sock, req, (size_t)len, buf, size, CALL_TIMEOUT_MS,
-			   NULL, 0);
+	return mo_client_call(sock, req, (size_t)len, buf, size, CALL_TIMEOUT_MS,
+			      NULL, 0);
+}
+
+int mo_cli_request(const struct mo_cli *cli, const char *line, char *buf,
+		   size_t size, struct mo_response *resp)
+{
+	int n = mo_cli_request_raw(cli, line, buf, size);
+
 	if (n < 0)
 		return n;
 	if (mo_response_parse(buf, (size_t)n, resp) < 0)
@@ -190,20 +197,36 @@ int mo_cli_exit_for_err(enum mo_err err)
 	}
 }
 
-void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account)
+void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
+			  bool have_grant)
 {
-	char line[MO_REQUEST_MAX], buf[MO_RESPONSE_MAX];
+	char line[MO_REQUEST_MAX], buf[MO_RESPONSE_MAX], *state;
 	struct mo_response resp;
-	int r;
+	int n;
 
 	snprintf(line, sizeof(line), "RELOAD %s", account);
-	r = mo_cli_request(cli, line, buf, sizeof(buf), &resp);
-	if (r < 0)
-		printf("mailoauthd is not running (%s); it will use the new "
-		       "grant when it starts.\n", mo_cli_socket(cli));
+	n = mo_cli_request_raw(cli, line, buf, sizeof(buf));
+	if (n < 0) {
+		printf("mailoauthd is not running (%s)%s\n", mo_cli_socket(cli),
+		       have_grant ? "; it will use the grant when it starts." : ".");
+		return;
+	}
+	state = mo_cli_field(buf, "state");
+	if (mo_response_parse(buf, (size_t)n, &resp) < 0 || (resp.ok && !state))
+		printf("mailoauthd answered RELOAD with nonsense.\n");
 	else if (!resp.ok)
-		printf("note: mailoauthd did not reload %s: %s\n", account,
-		       resp.text);
+		printf("mailoauthd: %s\n", resp.text);
+	else if (have_grant && !strcmp(state, "valid"))
+		printf("mailoauthd has a fresh token for %s.\n", account);
+	else if (have_grant)
+		printf("mailoauthd could not get a token with the new grant "
+		       "(%s); see: mailoauth status %s\n", state, account);
+	else if (!strcmp(state, "login-required"))
+		printf("mailoauthd has forgotten the token of %s.\n", account);
+	else
+		printf("mailoauthd still has a grant for %s (%s).\n", account,
+		       state);
+	g_free(state);
 }
 
 /* read_all - up to MO_STORE_SECRET_MAX bytes of FD into a new buffer */
@@ -323,6 +346,19 @@ char *mo_cli_read_secret(const char *prompt, const char *file, int *status)
 	return s;
 }
 
+/* store_has - does the store hold exactly SECRET for ACCOUNT now? */
+static bool store_has(struct mo_cli *cli, const char *account,
+		      const char *secret)
+{
+	GError *error = NULL;
+	char *now = mo_store_load_sync(cli->store, account, &error);
+	bool same = now && !strcmp(now, secret);
+
+	mo_store_secret_free(now);
+	g_clear_error(&error);
+	return same;
+}
+
 int mo_cli_save_grant(struct mo_cli *cli, const char *account,
 		      const char *secret)
 {
@@ -331,18 +367,28 @@ int mo_cli_save_grant(struct mo_cli *cli, const char *account,
 
 	if (r)
 		return r;
-	if (!mo_store_save_sync(cli->store, account, secret, &error)) {
-		mo_cli_error("cannot save the grant of %s in %s: %s", account,
-			     mo_store_describe(cli->store), error->message);
-		r = error->code == MO_STORE_ERROR_UNSAFE ? MO_EXIT_NOPERM
-			: error->code == MO_STORE_ERROR_LOCKED ||
-			  error->code == MO_STORE_ERROR_TIMEOUT ||
-			  error->code == MO_STORE_ERROR_BUSY ? MO_EXIT_TEMPFAIL
-							     : MO_EXIT_IOERR;
-		g_error_free(error);
-		return r;
+	/*
+	 * A refresh of the old grant may be in flight in the daemon and store
+	 * its rotated refresh token over ours; RELOAD answers only after it,
+	 * so looking once more afterwards is enough to catch that.
+	 */
+	for (int tries = 0; tries < 3; tries++) {
+		if (!mo_store_save_sync(cli->store, account, secret, &error)) {
+			mo_cli_error("cannot save the grant of %s in %s: %s",
+				     account, mo_store_describe(cli->store),
+				     error->message);
+			r = error->code == MO_STORE_ERROR_UNSAFE ? MO_EXIT_NOPERM
+				: error->code == MO_STORE_ERROR_LOCKED ||
+				  error->code == MO_STORE_ERROR_TIMEOUT ||
+				  error->code == MO_STORE_ERROR_BUSY
+				? MO_EXIT_TEMPFAIL : MO_EXIT_IOERR;
+			g_error_free(error);
+			return r;
+		}
+		mo_cli_notify_daemon(cli, account, true);
+		if (store_has(cli, account, secret))
+			break;
 	}
-	mo_cli_notify_daemon(cli, account);
 	return 0;
 }
 

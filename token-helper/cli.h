@@ -101,8 +101,15 @@ int mo_cli_request(const struct mo_cli *cli, const char *line, char *buf,
 		   size_t size, struct mo_response *resp);
 
 /*
- * mo_cli_field - the value of KEY=... in an OK answer line LINE (before
- * mo_response_parse touched it, or a copy), in a new string; NULL if absent
+ * mo_cli_request_raw - the same without parsing: the answer line stays in
+ * BUF as it came; returns its length or a negative errno
+ */
+int mo_cli_request_raw(const struct mo_cli *cli, const char *line, char *buf,
+		       size_t size);
+
+/*
+ * mo_cli_field - the value of KEY=... in an OK answer line LINE (as
+ * mo_cli_request_raw gives it), in a new string; NULL if absent
  */
 char *mo_cli_field(const char *line, const char *key);
 
@@ -110,11 +117,13 @@ char *mo_cli_field(const char *line, const char *key);
 int mo_cli_exit_for_err(enum mo_err err);
 
 /*
- * mo_cli_notify_daemon - after a login or logout: tell a running daemon to
- * look at ACCOUNT's grant again (RELOAD ACCOUNT). Prints a note when no
- * daemon runs (it will read the store when it starts); never fails.
+ * mo_cli_notify_daemon - after a login (HAVE_GRANT) or logout: tell a
+ * running daemon to look at ACCOUNT's grant again (RELOAD ACCOUNT, which
+ * answers once the daemon has tried it) and print what came of it, or a
+ * note when no daemon runs (it reads the store when it starts). Never fails.
  */
-void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account);
+void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
+			  bool have_grant);
 
 /*
  * mo_cli_read_secret - read a secret: from FILE when not NULL ("-" is

@@ -465,7 +465,7 @@ class Fault:
 
 def fresh_counters() -> dict:
     return {"token": 0, "token_by_grant": {}, "devicecode": 0, "authorize": 0,
-            "introspect": 0, "introspect_active": 0, "graph": 0}
+            "introspect": 0, "introspect_active": 0, "graph": 0, "revoke": 0}
 
 
 class Store:
@@ -860,6 +860,7 @@ class IdentityProvider:
             ("POST", r"/google/token", "token", self.google_token),
             ("GET", r"/google/auth", "authorize", self.google_authorize),
             ("POST", r"/google/device/code", "devicecode", self.google_devicecode),
+            ("POST", r"/google/revoke", "revoke", self.google_revoke),
             ("GET", r"/introspect", "introspect", self.introspect),
             ("POST", r"/introspect", "introspect", self.introspect),
             ("GET", r"/v1\.0/me", "graph", self.graph_me),
@@ -967,6 +968,22 @@ class IdentityProvider:
 
     def google_token(self, req: Request) -> Response:
         return self.token(req, PROVIDERS["google"], "google")
+
+    def google_revoke(self, req: Request) -> Response:
+        """RFC 7009 as Google does it: revoking a refresh token revokes its
+        whole grant (every token issued with it); 400 invalid_token for an
+        unknown token."""
+        token = parse_form(req.body).get("token", "")
+        with self.store.lock:
+            record = self.store.tokens.get(token)
+            if record is None:
+                return json_response({"error": "invalid_token",
+                                      "error_description": "Token expired or revoked"},
+                                     status=400)
+            for other in self.store.tokens.values():
+                if other.grant is record.grant:
+                    other.revoked = True
+        return json_response({})
 
     def token(self, req: Request, provider, tenant: str) -> Response:
         form = self.form(req, provider)

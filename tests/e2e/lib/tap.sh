@@ -241,3 +241,19 @@ t_done() {
     fi
     exit 0
 }
+
+# t_no_secret_in DESC FILE SECRET...: passes when no SECRET (fixed strings;
+# empty ones are skipped) occurs in FILE; a failure never prints the secret.
+t_no_secret_in() {
+    local desc=$1 file=$2 s found=0
+    shift 2
+    for s in "$@"; do
+        [[ -n "$s" ]] || continue
+        grep -qF -- "$s" "$file" 2>/dev/null && found=$((found + 1))
+    done
+    if ((found == 0)); then
+        t_pass "$desc"
+    else
+        t_fail "$desc" "  $found secret(s) found in $file (not shown)"
+    fi
+}
