@@ -155,12 +155,17 @@ MANDIR         ?= $(PREFIX)/share/man
 UNITDIR        ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 USERUNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemduserunitdir systemd 2>/dev/null || echo /usr/lib/systemd/user)
 
-install: $(PLUGIN) $(DAEMON)
+BINDIR         ?= $(PREFIX)/bin
+
+install: $(PLUGIN) $(DAEMON) $(CLI)
 	install -d $(DESTDIR)$(SASL_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/mailoauth \
-	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 \
+	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	           $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
 	install -m 0644 $(PLUGIN) $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so
 	install -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/mailoauthd
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/mailoauth
+	install -m 0644 docs/mailoauth.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/mailoauthd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 systemd/mailoauthd.socket $(DESTDIR)$(UNITDIR)/
@@ -175,6 +180,7 @@ install: $(PLUGIN) $(DAEMON)
 
 uninstall:
 	rm -f $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so $(DESTDIR)$(SBINDIR)/mailoauthd \
+	      $(DESTDIR)$(BINDIR)/mailoauth $(DESTDIR)$(MANDIR)/man1/mailoauth.1 \
 	      $(DESTDIR)$(MANDIR)/man5/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man8/mailoauthd.8 \
 	      $(DESTDIR)$(UNITDIR)/mailoauthd.service $(DESTDIR)$(UNITDIR)/mailoauthd.socket \
 	      $(DESTDIR)$(USERUNITDIR)/mailoauthd.service
