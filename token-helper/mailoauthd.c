@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -125,6 +126,20 @@ static bool open_sockets(struct daemon *d, const struct mo_config *cfg,
 			if (!mo_server_adopt(d->server, SD_LISTEN_FDS_START + i, error))
 				return false;
 		g_message("serving %d socket(s) from systemd", n);
+		/* the sockets are systemd's now: an extra socket that is not
+		 * among them has nobody listening (e.g. Postfix's chroot) */
+		for (char **p = cfg->extra_sockets; p && *p; p++) {
+			bool passed = false;
+
+			for (int i = 0; i < n && !passed; i++)
+				passed = sd_is_socket_unix(SD_LISTEN_FDS_START + i,
+							   SOCK_STREAM, 1, *p, 0) > 0;
+			if (!passed)
+				g_warning("extra_sockets: systemd did not pass %s, so "
+					  "nothing listens there: add ListenStream=%s "
+					  "to mailoauthd.socket (systemctl edit "
+					  "mailoauthd.socket)", *p, *p);
+		}
 		return true;
 	}
 	if (!make_socket_dir(cfg->socket, error) ||

@@ -770,6 +770,22 @@ postfix_sasl_passwd() {
     postfix -c "$POSTFIX_DIR" reload >>"$E2E_DIR/postfix.out" 2>&1
 }
 
+# postfix_sasl_passwd_entry KEY USER PASSWORD: sets the sasl_passwd entry for
+# KEY (a sender address for smtp_sender_dependent_authentication, or a next
+# hop), replacing an entry with the same key and keeping the others; reloads
+# when Postfix runs. Call it after postfix_setup (which writes the relay
+# host's entry).
+postfix_sasl_passwd_entry() {
+    local f=$POSTFIX_DIR/sasl_passwd
+    { awk -v k="$1" '$1 != k' "$f" 2>/dev/null || true; printf '%s %s:%s\n' "$1" "$2" "$3"; } >"$f.new"
+    chmod 0600 "$f.new"
+    mv -f "$f.new" "$f"
+    _postfix_backdate
+    if [[ -n "${POSTFIX_PID-}" ]]; then
+        postfix -c "$POSTFIX_DIR" reload >>"$E2E_DIR/postfix.out" 2>&1
+    fi
+}
+
 # postfix_check: "postfix check" (in a pty: Postfix prints its complaints only
 # to a terminal); prints its output; fails on a non-zero status or any output.
 postfix_check() {
