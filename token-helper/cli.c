@@ -197,28 +197,46 @@ int mo_cli_exit_for_err(enum mo_err err)
 	}
 }
 
-void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
-			  bool have_grant)
+/* grant_id - the daemon's name for a grant: a SHA-256 prefix (engine.c) */
+static char *grant_id(const char *secret)
 {
-	char line[MO_REQUEST_MAX], buf[MO_RESPONSE_MAX], *state;
+	char *d = g_compute_checksum_for_string(G_CHECKSUM_SHA256, secret, -1);
+
+	d[16] = '\0';
+	return d;
+}
+
+bool mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
+			  const char *secret)
+{
+	char line[MO_REQUEST_MAX], buf[MO_RESPONSE_MAX], *state, *used, *ours;
 	struct mo_response resp;
+	bool same = true;
 	int n;
 
 	snprintf(line, sizeof(line), "RELOAD %s", account);
 	n = mo_cli_request_raw(cli, line, buf, sizeof(buf));
 	if (n < 0) {
 		printf("mailoauthd is not running (%s)%s\n", mo_cli_socket(cli),
-		       have_grant ? "; it will use the grant when it starts." : ".");
-		return;
+		       secret ? "; it will use the grant when it starts." : ".");
+		return true;
 	}
 	state = mo_cli_field(buf, "state");
+	used = mo_cli_field(buf, "grant");
+	if (secret && used) {
+		ours = grant_id(secret);
+		same = !strcmp(ours, used);
+		g_free(ours);
+	}
+	if (!same)
+		goto out;	/* the caller stores its grant again, asks again */
 	if (mo_response_parse(buf, (size_t)n, &resp) < 0 || (resp.ok && !state))
 		printf("mailoauthd answered RELOAD with nonsense.\n");
 	else if (!resp.ok)
 		printf("mailoauthd: %s\n", resp.text);
-	else if (have_grant && !strcmp(state, "valid"))
+	else if (secret && !strcmp(state, "valid"))
 		printf("mailoauthd has a fresh token for %s.\n", account);
-	else if (have_grant)
+	else if (secret)
 		printf("mailoauthd could not get a token with the new grant "
 		       "(%s); see: mailoauth status %s\n", state, account);
 	else if (!strcmp(state, "login-required"))
@@ -226,7 +244,10 @@ void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
 	else
 		printf("mailoauthd still has a grant for %s (%s).\n", account,
 		       state);
+out:
 	g_free(state);
+	g_free(used);
+	return same;
 }
 
 /* read_all - up to MO_STORE_SECRET_MAX bytes of FD into a new buffer */
@@ -346,19 +367,6 @@ char *mo_cli_read_secret(const char *prompt, const char *file, int *status)
 	return s;
 }
 
-/* store_has - does the store hold exactly SECRET for ACCOUNT now? */
-static bool store_has(struct mo_cli *cli, const char *account,
-		      const char *secret)
-{
-	GError *error = NULL;
-	char *now = mo_store_load_sync(cli->store, account, &error);
-	bool same = now && !strcmp(now, secret);
-
-	mo_store_secret_free(now);
-	g_clear_error(&error);
-	return same;
-}
-
 int mo_cli_save_grant(struct mo_cli *cli, const char *account,
 		      const char *secret)
 {
@@ -368,9 +376,11 @@ int mo_cli_save_grant(struct mo_cli *cli, const char *account,
 	if (r)
 		return r;
 	/*
-	 * A refresh of the old grant may be in flight in the daemon and store
-	 * its rotated refresh token over ours; RELOAD answers only after it,
-	 * so looking once more afterwards is enough to catch that.
+	 * A refresh of the old grant may have been storing its rotated refresh
+	 * token just as ours was saved, and win. RELOAD answers after such a
+	 * refresh, with the id of the grant its own refresh started from: if
+	 * that is not ours, store ours again. (Comparing the store's content
+	 * instead would be wrong: the daemon's refresh rotates our grant.)
 	 */
 	for (int tries = 0; tries < 3; tries++) {
 		if (!mo_store_save_sync(cli->store, account, secret, &error)) {
@@ -385,8 +395,7 @@ int mo_cli_save_grant(struct mo_cli *cli, const char *account,
 			g_error_free(error);
 			return r;
 		}
-		mo_cli_notify_daemon(cli, account, true);
-		if (store_has(cli, account, secret))
+		if (mo_cli_notify_daemon(cli, account, secret))
 			break;
 	}
 	return 0;

@@ -117,13 +117,16 @@ char *mo_cli_field(const char *line, const char *key);
 int mo_cli_exit_for_err(enum mo_err err);
 
 /*
- * mo_cli_notify_daemon - after a login (HAVE_GRANT) or logout: tell a
- * running daemon to look at ACCOUNT's grant again (RELOAD ACCOUNT, which
- * answers once the daemon has tried it) and print what came of it, or a
- * note when no daemon runs (it reads the store when it starts). Never fails.
+ * mo_cli_notify_daemon - after a login (SECRET: the grant just stored) or
+ * a logout (SECRET NULL): tell a running daemon to look at ACCOUNT's grant
+ * again (RELOAD ACCOUNT, answered once the daemon has tried it) and print
+ * what came of it, or a note when no daemon runs (it reads the store when
+ * it starts). Returns false only when the daemon's refresh started from
+ * another grant than SECRET (a rotation of the old grant was stored over
+ * it): the caller stores SECRET again.
  */
-void mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
-			  bool have_grant);
+bool mo_cli_notify_daemon(const struct mo_cli *cli, const char *account,
+			  const char *secret);
 
 /*
  * mo_cli_read_secret - read a secret: from FILE when not NULL ("-" is

@@ -187,7 +187,7 @@ int mo_cli_logout(struct mo_cli *cli, int argc, char **argv)
 		status = remove_grant(cli, a->name);
 		if (status)
 			return status;
-		mo_cli_notify_daemon(cli, a->name, false);
+		mo_cli_notify_daemon(cli, a->name, NULL);
 		if (!still_stored(cli, a->name))
 			break;
 	}
