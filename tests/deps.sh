@@ -5,15 +5,19 @@
 # Run by `make check` and `make demo`. Checks with dpkg-query and installs
 # only what is missing, non-interactively, as root. Services that packages
 # would start (Postfix, Dovecot) are kept from starting: the tests run their
-# own instances on loopback ports.
+# own instances on loopback ports. The last line of libraries is what
+# Debian's exim4 binary needs: tests/e2e/test-exim.sh unpacks
+# exim4-daemon-light from its .deb without installing it (it would replace
+# Postfix as the MTA), so apt does not pull them in.
 set -eu
 
 PACKAGES="build-essential pkg-config libsasl2-dev libsasl2-modules sasl2-bin
  libcmocka-dev libcurl4-openssl-dev libssl-dev libjansson-dev libsecret-1-dev
  libglib2.0-dev libsystemd-dev postfix dovecot-core dovecot-imapd
  dovecot-submissiond isync gnome-keyring dbus dbus-x11 libsecret-tools
- python3 curl socat valgrind clang libclang-rt-14-dev util-linux procps
- openssl ca-certificates libqrencode-dev"
+ python3 curl socat valgrind clang libclang-rt-14-dev util-linux bsdutils procps
+ openssl ca-certificates libqrencode-dev msmtp neomutt
+ libidn12 libgnutls-dane0 libnsl2 libpcre2-8-0 libdb5.3 strace"
 
 missing=""
 for p in $PACKAGES; do
