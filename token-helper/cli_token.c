@@ -8,7 +8,8 @@
  * DESCRIPTION
  *	Asks the running mailoauthd for ACCOUNT's token and prints it on
  *	standard output followed by a newline: what msmtp's passwordeval,
- *	neomutt's *_oauth_refresh_command, mbsync's PassCmd and scripts want.
+ *	neomutt's *_oauth_refresh_command and scripts want (mbsync uses the
+ *	SASL plugin instead).
  *	--xoauth2 and --oauthbearer print the base64 SASL initial response of
  *	that mechanism instead (for a hand-made AUTH command).
  *
