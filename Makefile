@@ -131,7 +131,7 @@ check:
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,build-fuzz/fuzz-%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c token-helper/config.c \
-            token-helper/http.c token-helper/oauth.c
+            token-helper/http.c token-helper/oauth.c token-helper/discovery.c
 build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Isasl-plugin \
@@ -187,7 +187,9 @@ uninstall:
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 demo:
-	@echo "make demo arrives with the daemon and the CLI (see README.md)"; exit 1
+	tests/deps.sh
+	$(MAKE) all
+	tests/demo.sh
 
 bench:
 	@echo "make bench arrives with the daemon (see README.md)"; exit 1

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "discovery.h"
 #include "http.h"
 #include "oauth.h"
 #include "secret.h"
@@ -167,6 +168,11 @@ int mo_cli_logout(struct mo_cli *cli, int argc, char **argv)
 	if (!secret) {
 		printf("Account %s has no stored grant.\n", a->name);
 	} else if (mo_secret_parse(secret, &grant) && do_revoke) {
+		if (a->needs_discovery && !mo_discovery_resolve_sync(a, &error)) {
+			printf("Cannot find the revocation endpoint: %s\n",
+			       error->message);
+			g_clear_error(&error);
+		}
 		if (grant.refresh_token && a->revocation_endpoint)
 			revoke_at_provider(a, grant.refresh_token);
 		else if (grant.refresh_token && a->provider == MO_PROVIDER_MICROSOFT)

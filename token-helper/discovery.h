@@ -49,8 +49,11 @@ void mo_discovery_clear(struct mo_discovery *d);	/* frees, zeroes */
 
 /*
  * mo_discovery_parse - the metadata document BODY (LEN bytes) for ISSUER.
- * Pure (no I/O). Returns true and fills OUT, or false with ERROR.
- * token_endpoint is required; the others are optional.
+ * Pure (no I/O). Returns true and fills OUT, or false with ERROR (always
+ * MO_DISCOVERY_ERROR_INVALID) and OUT empty; ERROR's message completes
+ * "the metadata at URL ..." (e.g. "has no token_endpoint"): fetch adds
+ * the account and the URL. token_endpoint is required; the others are
+ * optional, and null counts as absent.
  */
 bool mo_discovery_parse(const char *issuer, const char *body, size_t len,
 			struct mo_discovery *out, GError **error);
@@ -65,10 +68,19 @@ bool mo_discovery_apply(struct mo_account_config *a,
 			const struct mo_discovery *d, GError **error);
 
 /*
+ * mo_discovery_urls - the well-known URLs where ISSUER's metadata may be,
+ * in the order they are tried (discovery.c says which); NULL when ISSUER
+ * is not a URL without query and fragment. g_strfreev the result.
+ */
+char **mo_discovery_urls(const char *issuer);
+
+/*
  * mo_discovery_fetch - fetch and parse A's metadata asynchronously on
  * HTTP's main context; CB gets the result (D valid during the call only)
- * or an ERROR, always later from the main context. mo_discovery_cancel
- * stops it without calling CB.
+ * or an ERROR, always later from the main context. A URL answering 404
+ * or 410 moves on to the next one (mo_discovery_urls). Returns NULL only
+ * for NULL arguments. mo_discovery_cancel stops it without calling CB
+ * (a no-op from inside CB, after which the call is gone).
  */
 typedef void (*mo_discovery_cb)(const struct mo_discovery *d,
 				const GError *error, void *user_data);

@@ -5,8 +5,10 @@
 #define _GNU_SOURCE
 #define G_LOG_DOMAIN "mailoauthd"
 #include "engine.h"
+#include "discovery.h"
 #include "oauth.h"
 #include "saslmsg.h"
+#include "schedule.h"
 #include "secret.h"
 
 #include <errno.h>
@@ -17,13 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MIN_LEFT_S	60		/* never serve a token with less left */
-#define IDLE_AFTER_S	(2 * 3600)	/* not asked for this long: idle */
-#define KEEPALIVE_S	(24 * 3600)	/* idle accounts refresh this often */
-#define BACKOFF_MIN_S	15
-#define BACKOFF_MAX_S	900
-#define RECHECK_S	30		/* a failed account looks at the store again */
-#define NOTIFY_EVERY_S	3600
+/* the timetable's numbers and arithmetic are in schedule.h */
 
 enum acct_state {
 	ST_EMPTY,	/* no token; the next request refreshes */
@@ -45,17 +41,19 @@ struct acct {
 	char *token;
 	long long gen;
 	gint64 expires_at, refreshed_at, used_at, due;	/* boot-time seconds */
-	gint64 jitter;
+	gint64 refresh_at;	/* the planned refresh of this token */
 	/* the last failure, for requests and status */
 	enum mo_err err;
 	char *message;
 	unsigned failures;
 	gint64 failed_at, notified_at;
 	char *failed_digest;	/* the secret that failed permanently */
+	char grant_id[17];	/* SHA-256 prefix of the grant last loaded */
 	/* a refresh in flight */
 	bool refreshing;
 	GPtrArray *waiters;
 	struct mo_oauth_call *call;
+	struct mo_discovery_call *disc_call;	/* issuer metadata in flight */
 	char *current_secret;	/* the grant of the refresh in flight */
 	/* a rotated grant not yet stored, with the token it came with */
 	char *unsaved_secret;
@@ -64,6 +62,14 @@ struct acct {
 	/* RELOAD ACCOUNT requests, answered after the refresh they start */
 	GPtrArray *reloaders;	/* struct mo_pending * */
 	bool reload_after;	/* a refresh was in flight: reload after it */
+	/* cfg->needs_discovery: the endpoints from the issuer's metadata,
+	 * fetched before the first refresh (cfg is const and shared) */
+	struct mo_discovery disc;
+	bool discovered;
+	/* store calls whose callback is still to come: an account removed
+	 * meanwhile (SIGHUP) stays allocated, dead, until the last one */
+	unsigned store_ops;
+	bool dead;
 };
 
 struct mo_engine {
@@ -106,13 +112,6 @@ static void waiter_free(struct waiter *w)
 	g_free(w);
 }
 
-static gint64 cache_for(const struct acct *a, gint64 now)
-{
-	gint64 until = a->expires_at - a->e->cfg->refresh_margin - a->jitter;
-
-	return until > now ? until - now : 0;
-}
-
 /* serve - answer W with A's token in the form its verb wants */
 static void serve(struct acct *a, struct waiter *w)
 {
@@ -133,7 +132,9 @@ static void serve(struct acct *a, struct waiter *w)
 		n = mo_response_format_token(buf, MO_RESPONSE_MAX, a->cfg->name,
 					     a->cfg->user, a->gen,
 					     a->expires_at - now,
-					     cache_for(a, now), a->token);
+					     mo_sched_cache_for(now, a->expires_at,
+								a->refresh_at),
+					     a->token);
 	if (n < 0)
 		mo_server_reply_error(w->p, MO_ERR_BAD_REQUEST,
 				      "the user name cannot go into a SASL message");
@@ -179,7 +180,7 @@ static void run_notify(struct acct *a)
 	GError *error = NULL;
 	gint64 now = boot_s();
 
-	if (!cmd || !*cmd || (a->notified_at && now - a->notified_at < NOTIFY_EVERY_S))
+	if (!cmd || !*cmd || !mo_sched_may_notify(now, a->notified_at))
 		return;
 	a->notified_at = now;
 	if (!g_shell_parse_argv(cmd, NULL, &argv, &error)) {
@@ -223,17 +224,13 @@ static void fail_transiently(struct acct *a, const char *msg, long retry_after)
 {
 	gint64 now = boot_s(), wait;
 
-	a->failures++;
-	wait = BACKOFF_MIN_S << MIN(a->failures - 1, 6);
-	wait = MIN(wait, BACKOFF_MAX_S);
-	wait += g_random_int_range(0, (gint32)(wait / 4 + 1));
-	if (retry_after > wait)
-		wait = MIN(retry_after, 3600);
+	a->failures = mo_sched_failed(a->failures);
+	wait = mo_sched_backoff(a->failures, g_random_int(), retry_after);
 	a->due = now + wait;
 	a->e->stats.refresh_failures++;
 	g_message("account %s: refresh failed, retrying in %" G_GINT64_FORMAT
 		  " s: %s", a->cfg->name, wait, msg);
-	if (a->state == ST_VALID && a->expires_at - MIN_LEFT_S > now) {
+	if (a->state == ST_VALID && mo_sched_servable(now, a->expires_at)) {
 		set_message(a, MO_ERR_UNAVAILABLE, msg);
 		return;		/* keep serving what we have */
 	}
@@ -246,6 +243,7 @@ static void install_token(struct acct *a, char **token, gint64 expires_at)
 {
 	gint64 now = boot_s();
 	gint64 life = expires_at - now;
+	int margin = a->e->cfg->refresh_margin;
 
 	wipe_str(&a->token);
 	a->token = *token;
@@ -257,10 +255,10 @@ static void install_token(struct acct *a, char **token, gint64 expires_at)
 	a->failures = 0;
 	g_clear_pointer(&a->message, g_free);
 	g_clear_pointer(&a->failed_digest, g_free);
-	/* spread refreshes: up to a tenth of the margin, two minutes at most */
-	a->jitter = g_random_int_range(0, (gint32)MIN(120, a->e->cfg->refresh_margin / 10) + 1);
-	a->due = MAX(now + MIN_LEFT_S,
-		     expires_at - a->e->cfg->refresh_margin - a->jitter);
+	/* margin + jitter before expiry: accounts do not refresh in step */
+	a->refresh_at = mo_sched_refresh_at(now, expires_at, margin,
+					    mo_sched_jitter(margin, g_random_int()));
+	a->due = a->refresh_at;
 	a->e->stats.refreshes++;
 	g_message("account %s: new access token, valid %" G_GINT64_FORMAT " s",
 		  a->cfg->name, life);
@@ -270,20 +268,40 @@ static void refresh_done(struct acct *a)
 {
 	a->refreshing = false;
 	a->call = NULL;
-	answer_waiters(a);
-	if (a->reload_after)
-		acct_reload(a);		/* the grant changed during that refresh */
-	else
+	if (a->reload_after) {
+		/* the grant changed during that refresh: its result was
+		 * dropped, and the waiters wait for the reload's refresh */
+		acct_reload(a);
+	} else {
+		answer_waiters(a);
 		answer_reloaders(a);
+	}
 	engine_arm(a->e);
 }
 
 /* ---- the refresh: store, identity provider, store again ---- */
 
+/*
+ * store_back - a store call of A has come back. True when A was removed
+ * from the configuration meanwhile: the caller must not touch it (it is
+ * freed here after its last call).
+ */
+static bool store_back(struct acct *a)
+{
+	a->store_ops--;
+	if (!a->dead)
+		return false;
+	if (!a->store_ops)
+		g_free(a);
+	return true;
+}
+
 static void on_saved(GError *error, void *ud)
 {
 	struct acct *a = ud;
 
+	if (store_back(a))
+		return;
 	if (error) {
 		/* keep the new grant in memory and try to store it again */
 		char *msg = g_strdup_printf("cannot store the rotated refresh "
@@ -306,6 +324,7 @@ static void on_saved(GError *error, void *ud)
 
 static void save_unsaved(struct acct *a)
 {
+	a->store_ops++;
 	mo_store_save(a->e->store, a->cfg->name, a->unsaved_secret, on_saved, a);
 }
 
@@ -358,6 +377,10 @@ static void on_loaded(char *secret, GError *error, void *ud)
 	char *msg = NULL, *cert = NULL, *digest = NULL;
 	GError *cert_error = NULL;
 
+	if (store_back(a)) {
+		mo_store_secret_free(secret);
+		return;
+	}
 	if (error) {
 		msg = g_strdup_printf("cannot read the grant of account %s from "
 				      "%s: %s", a->cfg->name,
@@ -366,6 +389,7 @@ static void on_loaded(char *secret, GError *error, void *ud)
 		fail_transiently(a, msg, 0);
 		goto done;
 	}
+	a->grant_id[0] = '\0';
 	if (!secret || !mo_secret_parse(secret, &s)) {
 		msg = g_strdup_printf("account %s has no stored grant: run "
 				      "'mailoauth login %s'", a->cfg->name,
@@ -374,6 +398,7 @@ static void on_loaded(char *secret, GError *error, void *ud)
 		goto done;
 	}
 	digest = g_compute_checksum_for_string(G_CHECKSUM_SHA256, secret, -1);
+	g_strlcpy(a->grant_id, digest, sizeof(a->grant_id));
 	if (a->state == ST_FAILED && a->failed_digest &&
 	    !strcmp(digest, a->failed_digest)) {
 		/* the same grant that failed: do not bother the provider */
@@ -391,6 +416,11 @@ static void on_loaded(char *secret, GError *error, void *ud)
 	}
 
 	mo_oauth_client_init(&client, a->cfg);
+	if (a->discovered) {
+		client.token_endpoint = a->disc.token_endpoint;
+		client.device_authorization_endpoint =
+			a->disc.device_authorization_endpoint;
+	}
 	client.client_secret = s.client_secret;
 	client.cert_pem = cert;
 	client.key_pem = s.private_key;
@@ -420,6 +450,40 @@ done:
 		refresh_done(a);
 }
 
+/*
+ * on_discovered - the issuer's metadata arrived: keep its endpoints and go
+ * on to the grant. A network failure or a 5xx backs off like a failed
+ * refresh; a document that cannot be used is a config error (a request
+ * or RELOAD looks again later, as for every permanent failure).
+ */
+static void on_discovered(const struct mo_discovery *d, const GError *error,
+			  void *ud)
+{
+	struct acct *a = ud;
+
+	a->disc_call = NULL;
+	if (error) {
+		if (error->code == MO_DISCOVERY_ERROR_TRANSIENT)
+			fail_transiently(a, error->message, 0);
+		else
+			fail_permanently(a, MO_ERR_CONFIG, error->message, NULL);
+		refresh_done(a);
+		return;
+	}
+	mo_discovery_clear(&a->disc);
+	a->disc.issuer = g_strdup(d->issuer);
+	a->disc.token_endpoint = g_strdup(d->token_endpoint);
+	a->disc.device_authorization_endpoint =
+		g_strdup(d->device_authorization_endpoint);
+	a->disc.authorization_endpoint = g_strdup(d->authorization_endpoint);
+	a->disc.revocation_endpoint = g_strdup(d->revocation_endpoint);
+	a->discovered = true;
+	g_message("account %s: issuer %s has its token endpoint at %s",
+		  a->cfg->name, d->issuer, d->token_endpoint);
+	a->store_ops++;
+	mo_store_load(a->e->store, a->cfg->name, on_loaded, a);
+}
+
 static void acct_refresh(struct acct *a)
 {
 	if (a->refreshing)
@@ -430,6 +494,12 @@ static void acct_refresh(struct acct *a)
 		save_unsaved(a);	/* an earlier rotation still to store */
 		return;
 	}
+	if (a->cfg->needs_discovery && !a->discovered) {
+		a->disc_call = mo_discovery_fetch(a->e->http, a->cfg,
+						  on_discovered, a);
+		return;
+	}
+	a->store_ops++;
 	mo_store_load(a->e->store, a->cfg->name, on_loaded, a);
 }
 
@@ -456,14 +526,6 @@ static void engine_arm(struct mo_engine *e)
 	timerfd_settime(e->timerfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-/* idle_due - when an account nobody uses needs its next refresh */
-static void reschedule_idle(struct acct *a, gint64 now)
-{
-	if (a->state == ST_VALID && now - a->used_at > IDLE_AFTER_S &&
-	    a->due && a->due < a->refreshed_at + KEEPALIVE_S)
-		a->due = a->refreshed_at + KEEPALIVE_S;
-}
-
 static gboolean on_timer(gint fd, GIOCondition cond, gpointer ud)
 {
 	struct mo_engine *e = ud;
@@ -482,7 +544,10 @@ static gboolean on_timer(gint fd, GIOCondition cond, gpointer ud)
 
 		if (!a->due || a->due > now || a->refreshing)
 			continue;
-		reschedule_idle(a, now);
+		/* an account nobody uses waits for its keepalive */
+		if (a->state == ST_VALID)
+			a->due = mo_sched_idle_due(a->due, a->refreshed_at,
+						   a->used_at, a->failures);
 		if (a->due <= now)
 			acct_refresh(a);
 	}
@@ -511,6 +576,8 @@ static void acct_free(gpointer p)
 
 	if (a->call)
 		mo_oauth_cancel(a->call);
+	mo_discovery_cancel(a->disc_call);
+	mo_discovery_clear(&a->disc);
 	for (guint i = 0; i < a->waiters->len; i++) {
 		struct waiter *w = a->waiters->pdata[i];
 
@@ -529,15 +596,16 @@ static void acct_free(gpointer p)
 	wipe_str(&a->current_secret);
 	g_free(a->message);
 	g_free(a->failed_digest);
-	g_free(a);
+	if (a->store_ops)
+		a->dead = true;	/* store_back frees it */
+	else
+		g_free(a);
 }
 
 /* first_refresh - spread the start-up refreshes over time */
 static gint64 first_refresh(size_t n_accounts)
 {
-	gint64 spread = MAX(2, (gint64)n_accounts / 20);
-
-	return boot_s() + 1 + g_random_int_range(0, (gint32)spread);
+	return mo_sched_first_refresh(boot_s(), n_accounts, g_random_int());
 }
 
 struct mo_engine *mo_engine_new(struct mo_config *cfg, struct mo_store *store,
@@ -681,18 +749,20 @@ static void request_token(struct mo_engine *e, struct mo_pending *p,
 		if (w.port > 65535)
 			w.port = 0;
 	}
-	if (a->state == ST_VALID && a->expires_at - MIN_LEFT_S > now) {
+	if (a->state == ST_VALID && mo_sched_servable(now, a->expires_at)) {
 		e->stats.served_cached++;
 		serve(a, &w);
 		g_free(w.user);
 		g_free(w.host);
-		/* due (the timer is late) but never inside a back-off period */
+		/* in use again: no longer waiting for the idle keepalive; due
+		 * (the timer is late) but never inside a back-off period */
+		a->due = mo_sched_wake(a->due, a->refresh_at, a->failures);
 		if (a->due && now >= a->due)
 			acct_refresh(a);
 		a->used_at = now;
 		return;
 	}
-	if (a->state == ST_FAILED && now - a->failed_at < RECHECK_S) {
+	if (a->state == ST_FAILED && !mo_sched_recheck(now, a->failed_at)) {
 		mo_server_reply_error(p, a->err, a->message);
 		g_free(w.user);
 		g_free(w.host);
@@ -755,6 +825,8 @@ static GString *status_line(const struct acct *a)
 		g_string_append_printf(s, " next_refresh_in=%" G_GINT64_FORMAT,
 				       MAX(0, a->due - now));
 	g_string_append_printf(s, " failures=%u gen=%lld", a->failures, a->gen);
+	if (a->grant_id[0])
+		g_string_append_printf(s, " grant=%s", a->grant_id);
 	if (a->message)
 		status_field(s, "message", a->message);
 	g_string_append_c(s, '\n');
@@ -838,6 +910,8 @@ static void acct_reload(struct acct *a)
 	a->failed_at = 0;
 	a->failures = 0;
 	a->notified_at = 0;
+	mo_discovery_clear(&a->disc);	/* and the issuer's metadata */
+	a->discovered = false;
 	acct_refresh(a);
 }
 

@@ -12,6 +12,7 @@
  *	a call that fails before reaching curl (refused URL, bad options)
  *				-> an idle source that completes it, so the
  *				   callback never runs inside mo_http_post_form
+ *				   or mo_http_get
  *
  * SECURITY
  *	See http.h. Secret-bearing buffers (request body, escaped fields,
@@ -606,9 +607,11 @@ static char *url_host(const char *url)
 	return out;
 }
 
-struct mo_http_call *mo_http_post_form(struct mo_http *h,
+/* call_start - a POST of REQ's fields as a form, or a GET (no fields) */
+static struct mo_http_call *call_start(struct mo_http *h,
 				       const struct mo_http_request *req,
-				       mo_http_cb cb, void *user_data)
+				       bool post, mo_http_cb cb,
+				       void *user_data)
 {
 	struct mo_http_call *c;
 	long timeout;
@@ -645,11 +648,16 @@ struct mo_http_call *mo_http_post_form(struct mo_http *h,
 		return fail_later(c, CURLE_URL_MALFORMAT, "%s",
 				  "the URL is not a valid http(s) URL");
 
-	c->form = mo_http_form_encode(req->fields, req->n_fields);
-	if (!c->form)
+	if (post) {
+		c->form = mo_http_form_encode(req->fields, req->n_fields);
+		if (!c->form)
+			return fail_later(c, CURLE_BAD_FUNCTION_ARGUMENT, "%s",
+					  "the form is empty-named or too large");
+		c->form_len = strlen(c->form);
+	} else if (req->n_fields) {
 		return fail_later(c, CURLE_BAD_FUNCTION_ARGUMENT, "%s",
-				  "the form is empty-named or too large");
-	c->form_len = strlen(c->form);
+				  "a GET request carries no form fields");
+	}
 
 	c->headers = curl_slist_append(c->headers, "Accept: application/json");
 	c->headers = curl_slist_append(c->headers, "Expect:");
@@ -686,9 +694,13 @@ struct mo_http_call *mo_http_post_form(struct mo_http *h,
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_USERAGENT, MO_HTTP_USER_AGENT);
 	SET(CURLOPT_HTTPHEADER, c->headers);
-	SET(CURLOPT_POST, 1L);
-	SET(CURLOPT_POSTFIELDS, c->form);	/* not copied: wiped by us */
-	SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->form_len);
+	if (post) {
+		SET(CURLOPT_POST, 1L);
+		SET(CURLOPT_POSTFIELDS, c->form);	/* not copied: wiped by us */
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->form_len);
+	} else {
+		SET(CURLOPT_HTTPGET, 1L);
+	}
 	SET(CURLOPT_TIMEOUT_MS, timeout);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, timeout < MO_HTTP_CONNECT_TIMEOUT_MS ?
 	    timeout : MO_HTTP_CONNECT_TIMEOUT_MS);
@@ -708,6 +720,20 @@ struct mo_http_call *mo_http_post_form(struct mo_http *h,
 				  "libcurl refused the transfer");
 	c->in_multi = true;
 	return c;
+}
+
+struct mo_http_call *mo_http_post_form(struct mo_http *h,
+				       const struct mo_http_request *req,
+				       mo_http_cb cb, void *user_data)
+{
+	return call_start(h, req, true, cb, user_data);
+}
+
+struct mo_http_call *mo_http_get(struct mo_http *h,
+				 const struct mo_http_request *req,
+				 mo_http_cb cb, void *user_data)
+{
+	return call_start(h, req, false, cb, user_data);
 }
 
 void mo_http_cancel(struct mo_http_call *c)

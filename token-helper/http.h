@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http.h - asynchronous HTTP form POSTs for mailoauthd and the CLI
+ * http.h - asynchronous HTTP form POSTs (and metadata GETs) for mailoauthd
+ *	and the CLI
  *
  * libcurl's multi interface driven by a GLib main context: every socket
  * curl wants watched becomes a GUnixFDSource and curl's timer a timeout
@@ -77,7 +78,7 @@ struct mo_http_response {
 
 /*
  * Called exactly once per call unless the call was cancelled first, always
- * from the main context (never from inside mo_http_post_form). R and its
+ * from the main context (never from inside the starting call). R and its
  * body are valid only during the call. The handle is gone once the
  * callback runs; do not cancel it afterwards (cancelling it from inside
  * its own callback is a harmless no-op). The callback may start new calls
@@ -108,6 +109,16 @@ unsigned mo_http_in_flight(const struct mo_http *h);
 struct mo_http_call *mo_http_post_form(struct mo_http *h,
 				       const struct mo_http_request *req,
 				       mo_http_cb cb, void *user_data);
+
+/*
+ * mo_http_get - start a GET of REQ->url with "Accept: application/json"
+ * (an identity provider's metadata). REQ->fields must be empty; url check,
+ * ca_file, timeouts, max_body and bearer work as for mo_http_post_form,
+ * and so does every failure: reported through CB, later.
+ */
+struct mo_http_call *mo_http_get(struct mo_http *h,
+				 const struct mo_http_request *req,
+				 mo_http_cb cb, void *user_data);
 
 /* mo_http_cancel - stop the call; its callback is not called. NULL ok */
 void mo_http_cancel(struct mo_http_call *c);

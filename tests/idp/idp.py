@@ -70,6 +70,8 @@ DEFAULTS = {
     "authorize_error": None,
     "known_clients_only": False,
     "default_user": "alice@example.com",
+    "metadata_issuer": None,
+    "metadata_rfc8414": True,
 }
 SETTING_TYPES = {
     "token_lifetime": "number", "refresh_token_lifetime": "number",
@@ -77,6 +79,7 @@ SETTING_TYPES = {
     "slow_down_step": "number", "strict_rotation": "bool",
     "auto_approve": "bool", "known_clients_only": "bool",
     "authorize_error": "optional_string", "default_user": "string",
+    "metadata_issuer": "optional_string", "metadata_rfc8414": "bool",
 }
 FAULT_KINDS = ("delay", "status", "throttle", "malformed_json", "truncated_json",
                "huge_body", "reset", "html", "aadsts", "empty")
@@ -465,7 +468,8 @@ class Fault:
 
 def fresh_counters() -> dict:
     return {"token": 0, "token_by_grant": {}, "devicecode": 0, "authorize": 0,
-            "introspect": 0, "introspect_active": 0, "graph": 0, "revoke": 0}
+            "introspect": 0, "introspect_active": 0, "graph": 0, "revoke": 0,
+            "metadata": 0}
 
 
 class Store:
@@ -865,6 +869,10 @@ class IdentityProvider:
             ("POST", r"/introspect", "introspect", self.introspect),
             ("GET", r"/v1\.0/me", "graph", self.graph_me),
             ("GET", r"/devicelogin", None, self.devicelogin_page),
+            ("GET", r"/\.well-known/oauth-authorization-server/(?P<tenant>[\w.-]+)",
+             "metadata", self.metadata_rfc8414),
+            ("GET", r"/(?P<tenant>[\w.-]+)/\.well-known/openid-configuration", "metadata",
+             self.metadata_oidc),
         ]
         self.control_routes = {
             ("GET", "/_test/health"): lambda req: {"ok": True},
@@ -1172,6 +1180,36 @@ class IdentityProvider:
         return json_response(provider.device_body(code, device, uri,
                                                   json_number(config["device_expires_in"])),
                              note=f"user_code={redact(device.user_code)}")
+
+    # -- metadata (RFC 8414, OpenID Connect Discovery) for provider generic
+
+    def metadata_rfc8414(self, req: Request, tenant: str) -> Response:
+        if not self.store.config["metadata_rfc8414"]:
+            return json_response({"error": "not_found"}, 404)
+        return self.metadata(tenant)
+
+    def metadata_oidc(self, req: Request, tenant: str) -> Response:
+        return self.metadata(tenant)
+
+    def metadata(self, tenant: str) -> Response:
+        """Issuer BASE/{tenant}, pointing at the Entra-shaped endpoints of
+        that tenant; metadata_issuer makes the document lie about it."""
+        issuer = f"{self.base_url}/{tenant}"
+        lie = self.store.config["metadata_issuer"]
+        endpoints = f"{issuer}/oauth2/v2.0"
+        return json_response({
+            "issuer": lie if lie is not None else issuer,
+            "token_endpoint": f"{endpoints}/token",
+            "device_authorization_endpoint": f"{endpoints}/devicecode",
+            "authorization_endpoint": f"{endpoints}/authorize",
+            "grant_types_supported": ["authorization_code", "refresh_token", DEVICE_GRANT,
+                                      "client_credentials"],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["none", "client_secret_post",
+                                                      "private_key_jwt"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        }, note="lie" if lie is not None else "")
 
     def devicelogin_page(self, req: Request) -> Response:
         return html_response(200, "Enter code",
