@@ -152,6 +152,14 @@ int mo_cli_save_grant(struct mo_cli *cli, const char *account,
 bool mo_cli_parse_host_port(const char *arg, int default_port, char **host,
 			    int *port);
 
+/*
+ * mo_cli_parse_flag - the options of a verb whose only option is --FLAG
+ * (and --help): sets *SET when given. Returns -1 to go on (optind is the
+ * first operand), else the exit status (usage printed).
+ */
+int mo_cli_parse_flag(int argc, char **argv, const char *usage,
+		      const char *flag, bool *set);
+
 /* mo_cli_is_tty - is FD a terminal */
 bool mo_cli_is_tty(int fd);
 

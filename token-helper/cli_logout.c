@@ -30,7 +30,6 @@
 #include "oauth.h"
 #include "secret.h"
 
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -126,30 +125,16 @@ static bool still_stored(struct mo_cli *cli, const char *account)
 
 int mo_cli_logout(struct mo_cli *cli, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "no-revoke", no_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
 	struct mo_account_config *a;
 	struct mo_secret grant = {0};
 	GError *error = NULL;
 	char *secret;
-	bool do_revoke = true;
-	int c, status;
+	bool no_revoke = false;
+	int status;
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (c == 'n') {
-			do_revoke = false;
-		} else if (c == 'h') {
-			fputs(usage, stdout);
-			return 0;
-		} else {
-			fputs(usage, stderr);
-			return MO_EXIT_USAGE;
-		}
-	}
+	status = mo_cli_parse_flag(argc, argv, usage, "no-revoke", &no_revoke);
+	if (status >= 0)
+		return status;
 	if (optind != argc - 1) {
 		fputs(usage, stderr);
 		return MO_EXIT_USAGE;
@@ -167,7 +152,7 @@ int mo_cli_logout(struct mo_cli *cli, int argc, char **argv)
 	}
 	if (!secret) {
 		printf("Account %s has no stored grant.\n", a->name);
-	} else if (mo_secret_parse(secret, &grant) && do_revoke) {
+	} else if (mo_secret_parse(secret, &grant) && !no_revoke) {
 		if (a->needs_discovery && !mo_discovery_resolve_sync(a, &error)) {
 			printf("Cannot find the revocation endpoint: %s\n",
 			       error->message);

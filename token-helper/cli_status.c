@@ -26,7 +26,6 @@
 #include "client.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -264,34 +263,17 @@ static const char list_usage[] =
 	"\n"
 	"List the configured accounts: name, mailbox, provider and flow.\n";
 
-/* parse_json_flag - the verbs' only option; returns -1 to go on, else an exit */
+/* parse_json_flag - --json, --help and at most MAX_ARGS operands */
 static int parse_json_flag(int argc, char **argv, const char *usage,
 			   bool *json, int max_args)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 }
-	};
-	int c;
+	int r = mo_cli_parse_flag(argc, argv, usage, "json", json);
 
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		if (c == 'j') {
-			*json = true;
-		} else if (c == 'h') {
-			fputs(usage, stdout);
-			return 0;
-		} else {
-			fputs(usage, stderr);
-			return MO_EXIT_USAGE;
-		}
-	}
-	if (argc - optind > max_args) {
+	if (r < 0 && argc - optind > max_args) {
 		fputs(usage, stderr);
 		return MO_EXIT_USAGE;
 	}
-	return -1;
+	return r;
 }
 
 static void print_json(json_t *j)

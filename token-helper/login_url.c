@@ -128,17 +128,6 @@ void mo_redirect_clear(struct mo_redirect *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * form_decode - N bytes of S, '+' as space and %XX decoded, in a new
  * string; NULL for a bad escape or a NUL
@@ -158,8 +147,8 @@ static char *form_decode(const char *s, size_t n)
 
 			if (i + 2 >= n)
 				goto bad;
-			hi = hexval(s[i + 1]);
-			lo = hexval(s[i + 2]);
+			hi = g_ascii_xdigit_value(s[i + 1]);
+			lo = g_ascii_xdigit_value(s[i + 2]);
 			if (hi < 0 || lo < 0)
 				goto bad;
 			c = (char)(hi << 4 | lo);
