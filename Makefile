@@ -57,8 +57,9 @@ PLUGIN_SRC := sasl-plugin/plugin.c sasl-plugin/plugin_config.c \
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
 
-# every token-helper/*.c but the two programs' mains goes into libhelper.a
-HELPER_MAINS := token-helper/mailoauthd.c token-helper/mailoauth.c
+# every token-helper/*.c but the programs' mains goes into libhelper.a
+HELPER_MAINS := token-helper/mailoauthd.c token-helper/mailoauth.c \
+                token-helper/mailoauth-graph.c
 HELPER_SRC := $(filter-out $(HELPER_MAINS),$(sort $(wildcard token-helper/*.c)))
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 
@@ -67,6 +68,7 @@ LIBCOMMON  := $(BUILD)/common/libmocommon.a
 LIBHELPER  := $(BUILD)/token-helper/libhelper.a
 DAEMON     := $(BUILD)/token-helper/mailoauthd
 CLI        := $(BUILD)/token-helper/mailoauth
+GRAPH      := $(BUILD)/token-helper/mailoauth-graph
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-*.c))
 TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools/*.c))
@@ -75,7 +77,7 @@ TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 all: plugin daemon tests
 
 plugin: $(PLUGIN)
-daemon: $(DAEMON) $(CLI)
+daemon: $(DAEMON) $(CLI) $(GRAPH)
 tests: $(UNIT_TESTS) $(TOOLS)
 
 $(BUILD)/common/%.o $(BUILD)/sasl-plugin/%.o: CFLAGS_EXTRA = $(SASL_CFLAGS) -Isasl-plugin
@@ -96,6 +98,10 @@ $(DAEMON): token-helper/mailoauthd.c $(LIBHELPER) $(LIBCOMMON)
 	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) $(DAEMON_LIBS)
 
 $(CLI): token-helper/mailoauth.c $(LIBHELPER) $(LIBCOMMON)
+	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
+	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) -Wl,--as-needed $(DAEMON_LIBS)
+
+$(GRAPH): token-helper/mailoauth-graph.c $(LIBHELPER) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
 	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) -Wl,--as-needed $(DAEMON_LIBS)
 
@@ -131,7 +137,8 @@ check:
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,build-fuzz/fuzz-%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c token-helper/config.c \
-            token-helper/http.c token-helper/oauth.c token-helper/discovery.c
+            token-helper/http.c token-helper/oauth.c token-helper/discovery.c \
+            token-helper/graph_mime.c
 build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Isasl-plugin \
@@ -157,7 +164,7 @@ USERUNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemduserunitdir systemd 2>
 
 BINDIR         ?= $(PREFIX)/bin
 
-install: $(PLUGIN) $(DAEMON) $(CLI)
+install: $(PLUGIN) $(DAEMON) $(CLI) $(GRAPH)
 	install -d $(DESTDIR)$(SASL_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/mailoauth \
 	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
 	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -165,7 +172,9 @@ install: $(PLUGIN) $(DAEMON) $(CLI)
 	install -m 0644 $(PLUGIN) $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so
 	install -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/mailoauthd
 	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/mailoauth
+	install -m 0755 $(GRAPH) $(DESTDIR)$(BINDIR)/mailoauth-graph
 	install -m 0644 docs/mailoauth.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 docs/mailoauth-graph.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 docs/mailoauthd.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 systemd/mailoauthd.socket $(DESTDIR)$(UNITDIR)/
@@ -181,6 +190,7 @@ install: $(PLUGIN) $(DAEMON) $(CLI)
 uninstall:
 	rm -f $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so $(DESTDIR)$(SBINDIR)/mailoauthd \
 	      $(DESTDIR)$(BINDIR)/mailoauth $(DESTDIR)$(MANDIR)/man1/mailoauth.1 \
+	      $(DESTDIR)$(BINDIR)/mailoauth-graph $(DESTDIR)$(MANDIR)/man1/mailoauth-graph.1 \
 	      $(DESTDIR)$(MANDIR)/man5/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man8/mailoauthd.8 \
 	      $(DESTDIR)$(UNITDIR)/mailoauthd.service $(DESTDIR)$(UNITDIR)/mailoauthd.socket \
 	      $(DESTDIR)$(USERUNITDIR)/mailoauthd.service

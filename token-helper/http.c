@@ -607,12 +607,15 @@ static char *url_host(const char *url)
 	return out;
 }
 
-/* call_start - a POST of REQ's fields as a form, or a GET (no fields) */
+enum call_kind { CALL_GET, CALL_FORM, CALL_BODY };
+
+/* call_start - a POST of a form or of a raw body, or a GET (no fields) */
 static struct mo_http_call *call_start(struct mo_http *h,
 				       const struct mo_http_request *req,
-				       bool post, mo_http_cb cb,
+				       enum call_kind kind, mo_http_cb cb,
 				       void *user_data)
 {
+	bool post = kind != CALL_GET;
 	struct mo_http_call *c;
 	long timeout;
 	int r;
@@ -648,7 +651,23 @@ static struct mo_http_call *call_start(struct mo_http *h,
 		return fail_later(c, CURLE_URL_MALFORMAT, "%s",
 				  "the URL is not a valid http(s) URL");
 
-	if (post) {
+	if (kind == CALL_BODY) {
+		if (req->n_fields || (!req->body && req->body_len) ||
+		    req->body_len > MO_HTTP_MAX_RAW_BODY || !req->content_type)
+			return fail_later(c, CURLE_BAD_FUNCTION_ARGUMENT, "%s",
+					  "the request body is missing or too "
+					  "large, or has no content type");
+		for (const char *p = req->content_type; *p; p++)
+			if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+				return fail_later(c, CURLE_BAD_FUNCTION_ARGUMENT,
+						  "%s", "the content type has "
+						  "invalid characters");
+		c->form = g_malloc(req->body_len + 1);
+		if (req->body_len)
+			memcpy(c->form, req->body, req->body_len);
+		c->form[req->body_len] = '\0';
+		c->form_len = req->body_len;
+	} else if (post) {
 		c->form = mo_http_form_encode(req->fields, req->n_fields);
 		if (!c->form)
 			return fail_later(c, CURLE_BAD_FUNCTION_ARGUMENT, "%s",
@@ -661,6 +680,12 @@ static struct mo_http_call *call_start(struct mo_http *h,
 
 	c->headers = curl_slist_append(c->headers, "Accept: application/json");
 	c->headers = curl_slist_append(c->headers, "Expect:");
+	if (kind == CALL_BODY) {
+		char *ct = g_strconcat("Content-Type: ", req->content_type, NULL);
+
+		c->headers = curl_slist_append(c->headers, ct);
+		g_free(ct);
+	}
 	if (req->bearer) {
 		char *line;
 
@@ -726,14 +751,21 @@ struct mo_http_call *mo_http_post_form(struct mo_http *h,
 				       const struct mo_http_request *req,
 				       mo_http_cb cb, void *user_data)
 {
-	return call_start(h, req, true, cb, user_data);
+	return call_start(h, req, CALL_FORM, cb, user_data);
+}
+
+struct mo_http_call *mo_http_post_body(struct mo_http *h,
+				       const struct mo_http_request *req,
+				       mo_http_cb cb, void *user_data)
+{
+	return call_start(h, req, CALL_BODY, cb, user_data);
 }
 
 struct mo_http_call *mo_http_get(struct mo_http *h,
 				 const struct mo_http_request *req,
 				 mo_http_cb cb, void *user_data)
 {
-	return call_start(h, req, false, cb, user_data);
+	return call_start(h, req, CALL_GET, cb, user_data);
 }
 
 void mo_http_cancel(struct mo_http_call *c)

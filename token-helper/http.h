@@ -43,6 +43,7 @@
 #define MO_HTTP_MAX_BODY         (1024 * 1024)	/* response body cap */
 #define MO_HTTP_MAX_FORM         (256 * 1024)	/* request body cap */
 #define MO_HTTP_RETRY_AFTER_MAX  86400L		/* longer waits are capped */
+#define MO_HTTP_MAX_RAW_BODY     (8 * 1024 * 1024)	/* mo_http_post_body cap */
 
 struct mo_http;
 struct mo_http_call;
@@ -62,6 +63,10 @@ struct mo_http_request {
 	long timeout_ms;		/* whole request; <= 0: MO_HTTP_TIMEOUT_MS */
 	size_t max_body;		/* 0: MO_HTTP_MAX_BODY */
 	const char *bearer;		/* optional Authorization: Bearer (secret) */
+	/* mo_http_post_body only: the body as it is, and its media type */
+	const char *body;		/* copied, and the copy wiped */
+	size_t body_len;		/* at most MO_HTTP_MAX_RAW_BODY */
+	const char *content_type;	/* e.g. "text/plain" */
 };
 
 struct mo_http_response {
@@ -119,6 +124,17 @@ struct mo_http_call *mo_http_post_form(struct mo_http *h,
 struct mo_http_call *mo_http_get(struct mo_http *h,
 				 const struct mo_http_request *req,
 				 mo_http_cb cb, void *user_data);
+
+/*
+ * mo_http_post_body - start POSTing REQ->body (REQ->body_len bytes, no
+ * encoding) with "Content-Type: REQ->content_type" to REQ->url, e.g. a
+ * base64 message to Microsoft Graph. REQ->fields must be empty; the rest
+ * works as for mo_http_post_form. A body larger than MO_HTTP_MAX_RAW_BODY
+ * or a content type with control characters fails through CB.
+ */
+struct mo_http_call *mo_http_post_body(struct mo_http *h,
+				       const struct mo_http_request *req,
+				       mo_http_cb cb, void *user_data);
 
 /* mo_http_cancel - stop the call; its callback is not called. NULL ok */
 void mo_http_cancel(struct mo_http_call *c);

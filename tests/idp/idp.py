@@ -10,7 +10,8 @@ and Google (under /google/) closely enough for the mailoauth test suite:
   openssl command);
 * responses and errors shaped like the real services (AADSTS error codes);
 * token introspection for Dovecot's oauth2 passdb (/introspect) and a tiny
-  Microsoft Graph /v1.0/me;
+  Microsoft Graph: /v1.0/me, and /v1.0/users/{user}/sendMail (MIME form),
+  which records what it was asked to send for the tests to read;
 * a control API under /_test/ through which tests mint and revoke tokens,
   change settings, inject faults and read request counters.
 
@@ -42,6 +43,9 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass, field, replace
+import email.parser
+import email.policy
+import email.utils
 from email.message import Message
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -50,6 +54,8 @@ from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 MAX_BODY = 1024 * 1024          # larger request bodies get 413
+GRAPH_MAX_REQUEST = 4 * 1024 * 1024     # Graph's sendMail limit (413 above it)
+GRAPH_SEND_PATH = re.compile(r"/v1\.0/users/[^/]+/sendMail")
 MAX_DRAIN = 16 * 1024 * 1024    # read and discard at most this much of one
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -469,7 +475,7 @@ class Fault:
 def fresh_counters() -> dict:
     return {"token": 0, "token_by_grant": {}, "devicecode": 0, "authorize": 0,
             "introspect": 0, "introspect_active": 0, "graph": 0, "revoke": 0,
-            "metadata": 0}
+            "metadata": 0, "sendmail": 0}
 
 
 class Store:
@@ -488,6 +494,7 @@ class Store:
             self.codes: dict[str, AuthCode] = {}
             self.devices: dict[str, DeviceRequest] = {}
             self.faults: list[Fault] = []
+            self.graph_sent: list[dict] = []
             self.seen_jtis: set[tuple[str, str]] = set()
             self.serial = 0
             self.counters = fresh_counters()
@@ -868,6 +875,8 @@ class IdentityProvider:
             ("GET", r"/introspect", "introspect", self.introspect),
             ("POST", r"/introspect", "introspect", self.introspect),
             ("GET", r"/v1\.0/me", "graph", self.graph_me),
+            ("POST", r"/v1\.0/users/(?P<user>[^/]+)/sendMail", "sendmail",
+             self.graph_send_mail),
             ("GET", r"/devicelogin", None, self.devicelogin_page),
             ("GET", r"/\.well-known/oauth-authorization-server/(?P<tenant>[\w.-]+)",
              "metadata", self.metadata_rfc8414),
@@ -887,6 +896,8 @@ class IdentityProvider:
             ("GET", "/_test/tokens"): self.control_tokens,
             ("POST", "/_test/device/approve"): self.control_device_approve,
             ("POST", "/_test/reset"): self.control_reset,
+            ("GET", "/_test/graph/sent"): self.control_graph_sent,
+            ("POST", "/_test/graph/clear"): self.control_graph_clear,
         }
 
     # -- dispatch
@@ -1315,7 +1326,62 @@ class IdentityProvider:
             "id": stable_uuid("user", user.lower()), "displayName": user.split("@")[0],
             "mail": user, "userPrincipalName": user})
 
+    def graph_send_mail(self, req: Request, user: str) -> Response:
+        """sendMail in its MIME form: a base64 RFC 5322 message as text/plain.
+
+        The token must be live and for Graph; Graph takes the recipients from
+        To, Cc and Bcc and strips Bcc from what they see.  What would have
+        been sent is recorded for /_test/graph/sent."""
+        def graph_error(status: int, code: str, message: str) -> Response:
+            return json_response({"error": {"code": code, "message": message, "innerError": {
+                "date": utc_stamp(), "request-id": str(uuid.uuid4())}}}, status)
+        record = self.store.live_access_token(req.bearer_token())
+        if record is None or record.grant.provider != "microsoft" \
+                or record.grant.resource != GRAPH:
+            return graph_error(401, "InvalidAuthenticationToken",
+                               "Access token is empty, expired or not for this audience.")
+        if len(req.body) > GRAPH_MAX_REQUEST:
+            return graph_error(413, "ErrorRequestEntityTooLarge",
+                               "The request is larger than 4 MB.")
+        if req.content_type != "text/plain":
+            return graph_error(400, "ErrorMimeContentInvalid",
+                               "Send the MIME content base64-encoded as text/plain.")
+        try:
+            mime = base64.b64decode(req.body.strip(), validate=True)
+        except ValueError:
+            return graph_error(400, "ErrorMimeContentInvalidBase64String",
+                               "Invalid base64 string for MIME content.")
+        msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(mime)
+        rcpts = {}
+        for name in ("To", "Cc", "Bcc"):
+            rcpts[name.lower()] = [a for _, a in email.utils.getaddresses(
+                msg.get_all(name, [])) if a]
+        everyone = rcpts["to"] + rcpts["cc"] + rcpts["bcc"]
+        if not everyone:
+            return graph_error(400, "ErrorInvalidRecipients",
+                               "At least one recipient is not valid.")
+        header, _, body = mime.partition(b"\r\n\r\n")
+        sent = {"mailbox": user, "client_id": record.grant.client_id,
+                "app_only": record.grant.app_only, "from": msg.get("From"),
+                "subject": msg.get("Subject"), "message_id": msg.get("Message-ID"),
+                **rcpts, "recipients": everyone, "size": len(mime),
+                "crlf_only": b"\n" not in mime.replace(b"\r\n", b""),
+                "header": header.decode("utf-8", "replace"),
+                "body": body.decode("utf-8", "replace")}
+        with self.store.lock:
+            self.store.graph_sent.append(sent)
+        return Response(202, b"", note=f"mailbox={user} recipients={len(everyone)}")
+
     # -- control API
+
+    def control_graph_sent(self, req: Request) -> dict:
+        with self.store.lock:
+            return {"messages": list(self.store.graph_sent)}
+
+    def control_graph_clear(self, req: Request) -> dict:
+        with self.store.lock:
+            self.store.graph_sent.clear()
+        return {"messages": 0}
 
     def control_mint(self, req: Request) -> dict:
         body = req.json_object()
@@ -1505,9 +1571,14 @@ class Handler(BaseHTTPRequestHandler):
             return None
         return length if length >= 0 else None
 
+    def body_limit(self) -> int:
+        """Graph's sendMail takes more than the IdP's endpoints."""
+        path = urlsplit(self.path).path
+        return GRAPH_MAX_REQUEST + 65536 if GRAPH_SEND_PATH.fullmatch(path) else MAX_BODY
+
     def handle_expect_100(self) -> bool:
         length = self.declared_length()
-        if length is None or length > MAX_BODY:
+        if length is None or length > self.body_limit():
             return True     # no "100 Continue": serve() refuses without reading the body
         return super().handle_expect_100()
 
@@ -1537,7 +1608,7 @@ class Handler(BaseHTTPRequestHandler):
         length = self.declared_length()
         if length is None:
             return closing(json_response({"error": "invalid_request"}, 400)), b""
-        if length > MAX_BODY:
+        if length > self.body_limit():
             expecting = (self.headers.get("Expect") or "").lower() == "100-continue"
             if not expecting and length <= MAX_DRAIN:
                 self.discard(length)
