@@ -138,7 +138,7 @@ FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,build-fuzz/fuzz-%,$(wildcard test
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c token-helper/config.c \
             token-helper/http.c token-helper/oauth.c token-helper/discovery.c \
-            token-helper/graph_mime.c
+            token-helper/graph_mime.c token-helper/mailreply.c
 build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Isasl-plugin \
