@@ -31,7 +31,7 @@ set -euo pipefail
 ALICE=alice@example.com
 RELAY=relay@example.com
 PIPE_USER=nobody
-GRAPH_BIN=$MO_BUILD/token-helper/mailoauth-graph
+GRAPH_BIN=${MO_BUILD:-$TOP/build}/token-helper/mailoauth-graph
 
 e2e_init
 . "$E2E_LIB/daemon.sh"
