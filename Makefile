@@ -201,8 +201,25 @@ demo:
 	$(MAKE) all
 	tests/demo.sh
 
+# ---- benchmarks (tests/bench/run writes docs/BENCHMARKS.md; needs root) ----
+BENCH_PROGS := $(BUILD)/bench/bench-socket $(BUILD)/bench/bench-sasl \
+               $(BUILD)/bench/bench-spawn $(BUILD)/bench/bench-true
+
+$(BUILD)/bench/bench-true: tests/bench/bench-true.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -static -o $@ $<
+
+$(BUILD)/bench/bench-%: tests/bench/bench-%.c tests/bench/bench.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SASL_CFLAGS) -o $@ $< $(SASL_LIBS) -lpthread
+
+.PHONY: bench-build
+bench-build: $(BENCH_PROGS)
+
 bench:
-	@echo "make bench arrives with the daemon (see README.md)"; exit 1
+	tests/deps.sh
+	$(MAKE) all bench-build
+	MO_BUILD=$(abspath $(BUILD)) tests/bench/run
 
 clean:
 	rm -rf build build-asan build-fuzz
