@@ -44,6 +44,7 @@
 #include "graph_mime.h"
 #include "http.h"
 #include "proto.h"
+#include "secret.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -52,7 +53,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sysexits.h>
 #include <unistd.h>
@@ -261,7 +261,6 @@ int main(int argc, char **argv)
 	struct mo_graph_mime mime = {0};
 	struct mo_response resp;
 	struct result res = {0};
-	struct rlimit no_core = {0, 0};
 	char buf[MO_RESPONSE_MAX], line[MO_REQUEST_MAX];
 	char token[MO_TOKEN_MAX + 1];
 	char *base = NULL, *mailbox = NULL, *url = NULL, *b64 = NULL;
@@ -271,8 +270,7 @@ int main(int argc, char **argv)
 	struct mo_http *http = NULL;
 	int c, r, ex = EX_TEMPFAIL;
 
-	prctl(PR_SET_DUMPABLE, 0);
-	setrlimit(RLIMIT_CORE, &no_core);
+	mo_secret_protect_process();
 	token[0] = '\0';
 	mo_graph_buf_init(&msg, MO_GRAPH_MAX_MESSAGE);
 

@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -64,10 +63,7 @@ static void usage(FILE *f)
 
 static void harden(void)
 {
-	struct rlimit no_core = {0, 0};
-
-	setrlimit(RLIMIT_CORE, &no_core);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	mo_secret_protect_process();
 	umask(077);
 	signal(SIGPIPE, SIG_IGN);
 }

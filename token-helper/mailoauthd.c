@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -60,10 +59,7 @@ struct daemon {
 
 static void harden(void)
 {
-	struct rlimit no_core = {0, 0};
-
-	setrlimit(RLIMIT_CORE, &no_core);
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	mo_secret_protect_process();
 	umask(077);
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * secret.c - read and write the per-account grant (secret.h)
+ * secret.c - read and write the per-account grant; keep secrets out of
+ * core files (secret.h)
  */
 #define _GNU_SOURCE
 #include "secret.h"
@@ -9,6 +10,8 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 static void *plain_malloc(size_t n)
 {
@@ -96,4 +99,12 @@ void mo_secret_clear(struct mo_secret *s)
 	wiping_free(s->client_secret);
 	wiping_free(s->private_key);
 	memset(s, 0, sizeof(*s));
+}
+
+void mo_secret_protect_process(void)
+{
+	struct rlimit no_core = {0, 0};
+
+	setrlimit(RLIMIT_CORE, &no_core);
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }

@@ -43,4 +43,11 @@ bool mo_secret_set_refresh_token(const char *old, const char *token,
 
 void mo_secret_clear(struct mo_secret *s);
 
+/*
+ * mo_secret_protect_process - for a program that holds secrets: no core
+ * dumps, and not dumpable, so that another process of the same user can
+ * neither ptrace it nor read its memory or environment through /proc.
+ */
+void mo_secret_protect_process(void);
+
 #endif

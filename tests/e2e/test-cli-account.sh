@@ -41,7 +41,7 @@ printf '{"refresh_token":"%s"}' "$google_rt" |
 	"$MO_BUILD/tests/store-tool" file "$DAEMON_STORE" "$DAEMON_KEY" save gmail
 start_daemon
 
-CLI=("$MO_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF")
+CLI=("$MO_PROG_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF")
 ERRS=$E2E_DIR/cli.err
 TAP_LOGS+=("$ERRS")
 # cli ARGS...: runs the CLI, stdout to $E2E_DIR/out, stderr appended to

@@ -27,7 +27,7 @@ GOOGLE_SECRET='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'
 PASSPHRASE='correct horse battery staple e2e'
 printf '%s\n' "$PASSPHRASE" >"$E2E_DIR/pass.txt"
 printf 'not the passphrase\n' >"$E2E_DIR/wrong-pass.txt"
-printf '%s\n' "$GOOGLE_SECRET" >"$E2E_DIR/google-secret.txt"
+printf '%s\n' "$GOOGLE_SECRET" >"$E2E_DIR/google.secret"
 openssl req -x509 -newkey rsa:2048 -keyout "$E2E_DIR/app-key.pem" -out "$E2E_DIR/app-cert.pem" \
 	-days 1 -subj /CN=mailoauth-e2e -passout "file:$E2E_DIR/pass.txt" 2>/dev/null ||
 	e2e_bail "openssl req failed"
@@ -68,10 +68,10 @@ scopes = https://outlook.office.com/SMTP.Send
 token_endpoint = $IDP_URL/contoso/oauth2/v2.0/token
 authorization_endpoint = $IDP_URL/contoso/oauth2/v2.0/authorize"
 t_ok "mailoauthd --check accepts the accounts" \
-	"$MO_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --check
+	"$MO_PROG_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --check
 start_daemon
 
-CLI=("$MO_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF" --system)
+CLI=("$MO_PROG_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF" --system)
 OUTS=()		# every file the CLI wrote to
 TOKENS=()	# every access token the daemon served
 BROWSER_DIR=$E2E_DIR/browser
@@ -335,7 +335,7 @@ t_ok "and the daemon serves a token with it" served web
 
 # ---- Google: offline access with consent, a client secret
 rm -f "$BROWSER_DIR"/*
-login gmail --secret-file "$E2E_DIR/google-secret.txt" gmail
+login gmail --secret-file "$E2E_DIR/google.secret" gmail
 t_is "a Google authcode login succeeds" "$RC" 0
 t_like "it asks Google for offline access with consent" "$(cat "$BROWSER_DIR/url")" \
 	"^$IDP_URL/google/auth\\?client_id=mailoauth-e2e-google&.*&login_hint=carol%40gmail\\.test&access_type=offline&prompt=consent\$"
@@ -355,8 +355,8 @@ STDIN=$E2E_DIR/wrong-secret login appwrong app
 t_is "a wrong client secret exits 78" "$RC" 78
 t_like "with the AADSTS code and what to do" "$ERR" "account 'app': the client secret is wrong \\(AADSTS7000215.*nothing was stored"
 t_ok "nothing was stored for app" nothing_stored app
-printf '%s\n' "$APP_SECRET" >"$E2E_DIR/app-secret"
-STDIN=$E2E_DIR/app-secret login app app
+printf '%s\n' "$APP_SECRET" >"$E2E_DIR/app.secret"
+STDIN=$E2E_DIR/app.secret login app app
 t_is "client credentials with the secret on standard input succeed" "$RC" 0
 t_is "the store holds the client secret" "$(grant app client_secret)" "$APP_SECRET"
 t_ok "the daemon serves an app token" served app

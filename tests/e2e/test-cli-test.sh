@@ -15,7 +15,7 @@ ALICE=alice@example.com
 e2e_init
 . "$E2E_LIB/daemon.sh" # after e2e_init: its paths live in $E2E_DIR
 command -v openssl >/dev/null || t_bail "openssl is not installed (tests/deps.sh)"
-[[ -x "$MO_BUILD/token-helper/mailoauth" ]] || t_bail "no $MO_BUILD/token-helper/mailoauth (make first)"
+[[ -x "$MO_PROG_BUILD/token-helper/mailoauth" ]] || t_bail "no $MO_PROG_BUILD/token-helper/mailoauth (make first)"
 
 start_idp
 daemon_config work "$ALICE"
@@ -51,7 +51,7 @@ OUTLOG=$E2E_DIR/cli-output.log # every output of the CLI, searched for the token
 # mt ARGS...: runs `mailoauth test work ARGS...`; sets OUT (stdout+stderr) and RC.
 mt() {
 	RC=0
-	OUT=$("$MO_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF" --system test work "$@" 2>&1) || RC=$?
+	OUT=$("$MO_PROG_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF" --system test work "$@" 2>&1) || RC=$?
 	printf '== test work %s\n%s\n' "$*" "$OUT" >>"$OUTLOG"
 }
 
@@ -113,12 +113,12 @@ expect "a bad --from" 64 "is not a mail address" --smtp 127.0.0.1 --from 'x>@exa
 expect "a host name with a line break" 64 "is not HOST\\[:PORT\\]" --smtp $'localhost\r\nQUIT'
 expect "--help" 0 "^usage: mailoauth test ACCOUNT" --help
 RC=0
-OUT=$("$MO_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF" --system test nope \
+OUT=$("$MO_PROG_BUILD/token-helper/mailoauth" --config "$DAEMON_CONF" --system test nope \
 	--smtp "127.0.0.1:$SUBMISSION_PORT" --plain 2>&1) || RC=$?
 t_is "an account the daemon does not know: 67" "$RC" 67
 t_like "and the daemon's sentence" "$OUT" "FAILED: mailoauthd has no token for nope: .*nope"
 RC=0
-OUT=$(MAILOAUTH_SOCKET=$E2E_DIR/no-such-socket "$MO_BUILD/token-helper/mailoauth" \
+OUT=$(MAILOAUTH_SOCKET=$E2E_DIR/no-such-socket "$MO_PROG_BUILD/token-helper/mailoauth" \
 	--config "$DAEMON_CONF" --system test work --smtp "127.0.0.1:$SUBMISSION_PORT" --plain 2>&1) || RC=$?
 t_is "no daemon: 75" "$RC" 75
 t_like "and says it is not running" "$OUT" "mailoauthd is not running"

@@ -79,7 +79,7 @@ start_daemon
 # `mailoauth` on PATH stands for the installed CLI with its config in the
 # default place, so the client configs below are the documented ones.
 mkdir -p "$CL/bin"
-printf '#!/bin/sh\nexec %q --config %q "$@"\n' "$MO_BUILD/token-helper/mailoauth" "$DAEMON_CONF" \
+printf '#!/bin/sh\nexec %q --config %q "$@"\n' "$MO_PROG_BUILD/token-helper/mailoauth" "$DAEMON_CONF" \
 	>"$CL/bin/mailoauth"
 chmod 0755 "$CL/bin/mailoauth"
 export PATH=$CL/bin:$PATH

@@ -101,7 +101,7 @@ client_certificate = $PKI/app.pem
 EOF
 chmod 0600 "$DAEMON_CONF"
 t_ok "mailoauthd --check accepts both accounts" \
-	"$MO_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --check
+	"$MO_PROG_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --check
 printf %s "$SECRET" | grant_secret secretapp
 grant_key certapp "$PKI/app.key"
 t_like "the stored grant holds the secret" "$(store_get secretapp)" '^\{"v": 1, "client_secret": "'

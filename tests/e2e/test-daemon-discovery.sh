@@ -61,7 +61,7 @@ live() {	# live ACCOUNT: the token served is active at the IdP
 
 conf gen:generic:"$ALICE"
 t_ok "mailoauthd --check accepts an account with only an issuer" \
-	"$MO_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --check
+	"$MO_PROG_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --check
 daemon_seed gen "$ALICE"
 
 # ---- discovery, then tokens from the discovered endpoint

@@ -197,7 +197,7 @@ t_like "store-tool put the grant into the keyring" \
 	$'(^|\n)label = mailoauth: work(\n|$)'
 
 # ---- mailoauthd --user: default config and socket paths
-"$MO_BUILD/token-helper/mailoauthd" --user </dev/null >>"$DAEMON_LOG" 2>&1 &
+"$MO_PROG_BUILD/token-helper/mailoauthd" --user </dev/null >>"$DAEMON_LOG" 2>&1 &
 DAEMON_PID=$!
 for _ in $(seq 100); do
 	[[ -S "$DAEMON_SOCKET" ]] && break

@@ -31,7 +31,7 @@ set -euo pipefail
 ALICE=alice@example.com
 RELAY=relay@example.com
 PIPE_USER=nobody
-GRAPH_BIN=${MO_BUILD:-$TOP/build}/token-helper/mailoauth-graph
+GRAPH_BIN=$MO_PROG_BUILD/token-helper/mailoauth-graph
 
 e2e_init
 . "$E2E_LIB/daemon.sh"
@@ -134,9 +134,10 @@ idp_call POST /_test/graph/clear >/dev/null
 
 # ---- Postfix with a pipe transport for Graph
 POSTFIX_RELAYHOST='[127.0.0.1]:9' postfix_setup
+# pipe(8) clears the environment: the sanitizers' options are passed by env(1)
 cat >>"$POSTFIX_DIR/master.cf" <<EOF
 graph     unix  -       n       n       -       -       pipe
-  flags=Rq user=$PIPE_USER argv=$GRAPH_BIN --config $DAEMON_CONF --account relay -f \${sender} -- \${recipient}
+  flags=Rq user=$PIPE_USER argv=/usr/bin/env ASAN_OPTIONS=$ASAN_OPTIONS UBSAN_OPTIONS=$UBSAN_OPTIONS $GRAPH_BIN --config $DAEMON_CONF --account relay -f \${sender} -- \${recipient}
 EOF
 # one next hop for every domain: one delivery (one Graph request) per message
 printf '%s graph:graph\n' example.net example.org example.com >"$POSTFIX_DIR/transport"

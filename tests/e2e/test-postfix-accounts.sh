@@ -282,7 +282,7 @@ activate() {
 	rm -f "$@"
 	for p in "$@"; do args+=(-l "$p"); done
 	systemd-socket-activate "${args[@]}" \
-		"$MO_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --system \
+		"$MO_PROG_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --system \
 		</dev/null >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	for p in "$@"; do

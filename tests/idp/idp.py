@@ -103,6 +103,19 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+SECRETS_FILE = os.environ.get("MO_IDP_SECRETS_FILE")
+_secrets_lock = threading.Lock()
+
+
+def remember_secret(*values) -> None:
+    """Append every token, code and client secret handed out to the file
+    $MO_IDP_SECRETS_FILE names (one per line), for the tests' secret scans."""
+    if not SECRETS_FILE:
+        return
+    with _secrets_lock, open(SECRETS_FILE, "a", encoding="ascii") as out:
+        out.writelines(f"{v}\n" for v in values if v)
+
+
 def random_b64url(length: int) -> str:
     return b64url(secrets.token_bytes(length * 3 // 4 + 3))[:length]
 
@@ -505,6 +518,7 @@ class Store:
                 self.serial += 1
                 record.serial = self.serial
                 self.tokens[record.value] = record
+        remember_secret(*(record.value for record in records))
 
     def count(self, name: str, grant_type: str | None = None) -> None:
         with self.lock:
@@ -1187,6 +1201,7 @@ class IdentityProvider:
         code = provider.device_code()
         with self.store.lock:
             self.store.devices[code] = device
+            remember_secret(code)
         uri = f"{self.base_url}/devicelogin"
         return json_response(provider.device_body(code, device, uri,
                                                   json_number(config["device_expires_in"])),
@@ -1260,6 +1275,7 @@ class IdentityProvider:
         user = q.get("login_hint") or self.store.config["default_user"]
         code = provider.auth_code()
         with self.store.lock:
+            remember_secret(code)
             self.store.codes[code] = AuthCode(
                 Grant(provider.name, tenant, client_id, user, tuple(scopes)), redirect_uri,
                 q["code_challenge"], time.time() + 600)
@@ -1515,6 +1531,7 @@ def parse_clients(spec, cert_dir: Path) -> dict[str, Client | None]:
         certificates = dict(load_certificate(pem, cert_dir)
                             for pem in ([pems] if isinstance(pems, str) else pems))
         clients[client_id] = Client(fields.get("secret"), certificates, fields.get("user"))
+        remember_secret(fields.get("secret"))
     return clients
 
 

@@ -10,7 +10,6 @@
 #   store_get ACCOUNT      prints the stored grant (JSON)
 # Exports DAEMON_SOCKET, DAEMON_CONF, DAEMON_LOG, DAEMON_PID, DAEMON_STORE.
 
-: "${MO_BUILD:=$TOP/build}"
 DAEMON_DIR=$E2E_DIR/daemon
 DAEMON_SOCKET=$DAEMON_DIR/run/socket
 DAEMON_CONF=$DAEMON_DIR/mailoauth.conf
@@ -57,7 +56,14 @@ store_get() {
 }
 
 start_daemon() {
-	"$MO_BUILD/token-helper/mailoauthd" --config "$DAEMON_CONF" --system \
+	local wrap=() bin=$MO_PROG_BUILD/token-helper/mailoauthd
+	if [[ "${MO_VALGRIND-}" == 1 ]]; then
+		bin=$MO_BUILD/token-helper/mailoauthd
+		wrap=(valgrind -q --leak-check=full --show-leak-kinds=definite,indirect
+			--errors-for-leak-kinds=definite,indirect --track-fds=no
+			"--log-file=$E2E_SANITIZER_DIR/valgrind.%p")
+	fi
+	"${wrap[@]}" "$bin" --config "$DAEMON_CONF" --system \
 		</dev/null >>"$DAEMON_LOG" 2>&1 &
 	DAEMON_PID=$!
 	export DAEMON_PID

@@ -18,7 +18,8 @@
 #   ...t_ok / t_is ... (tap.sh, sourced here)
 #   t_done                    # the EXIT trap then runs stop_all and removes $E2E_DIR
 #
-# E2E_KEEP=1 keeps $E2E_DIR (logs, configs, queues) after the run.
+# E2E_KEEP=1 keeps $E2E_DIR (logs, configs, queues) after the run; with
+# MO_SUITE_DIR set (tests/run-tests) it is moved to $MO_SUITE_DIR/artifacts.
 # E2E_DEBUG=1 turns on Dovecot's auth_debug and Postfix's debug_peer_list for 127.0.0.1.
 # Nothing here reads or writes /etc/postfix or /etc/dovecot configuration, or
 # uses a fixed port: every listener is on 127.0.0.1 and a port the kernel chose.
@@ -30,6 +31,22 @@ if [[ -z "${E2E_PYTHON-}" ]]; then
     if [[ -x /usr/bin/python3 ]]; then E2E_PYTHON=/usr/bin/python3; else E2E_PYTHON=python3; fi
 fi
 export TOP
+
+# MO_BUILD: the build whose plugin and test tools are used (default build/).
+# MO_PROG_BUILD: the build whose daemon, CLI and mailoauth-graph are run:
+# ${MO_BUILD}-asan (AddressSanitizer + UBSan, as `make check` builds it) when
+# it exists, so every end-to-end test also runs our programs under the
+# sanitizers; MO_SANITIZE=0 uses MO_BUILD. The plugin always comes from
+# MO_BUILD: it is loaded by Postfix, Dovecot's clients and mbsync, which are
+# not built with ASan. MO_VALGRIND=1 runs start_daemon's daemon under valgrind.
+: "${MO_BUILD:=$TOP/build}"
+if [[ -z "${MO_PROG_BUILD-}" ]]; then
+    MO_PROG_BUILD=$MO_BUILD
+    if [[ "${MO_SANITIZE-1}" != 0 && -x "$MO_BUILD-asan/token-helper/mailoauthd" ]]; then
+        MO_PROG_BUILD=$MO_BUILD-asan
+    fi
+fi
+export MO_BUILD MO_PROG_BUILD
 
 # shellcheck source-path=SCRIPTDIR source=tap.sh
 . "$E2E_LIB/tap.sh"
@@ -178,6 +195,20 @@ e2e_init() {
     trap _e2e_cleanup EXIT
     trap 'exit 130' INT
     trap 'exit 143' TERM
+    # Sanitizer and valgrind reports of every program under test land here
+    # (writable by the other uids some tests run as); t_done fails on any.
+    E2E_SANITIZER_DIR=$E2E_DIR/sanitizer
+    mkdir -p "$E2E_SANITIZER_DIR"
+    chmod 1777 "$E2E_SANITIZER_DIR"
+    export E2E_SANITIZER_DIR
+    export ASAN_OPTIONS="log_path=$E2E_SANITIZER_DIR/asan:detect_leaks=1:abort_on_error=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+    export UBSAN_OPTIONS="log_path=$E2E_SANITIZER_DIR/ubsan:print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+    [[ -f "$TOP/tests/lsan.supp" ]] && export LSAN_OPTIONS="suppressions=$TOP/tests/lsan.supp"
+    TAP_DONE_HOOKS+=(_e2e_finish)
+    # The test IdP lists every secret it hands out here (tests/idp/README.md).
+    # Under tests/run-tests (MO_SUITE_DIR set) the list is the whole suite's
+    # and $E2E_DIR is kept under $MO_SUITE_DIR/artifacts for tests/secret-scan.
+    export MO_IDP_SECRETS_FILE=${MO_SUITE_DIR:-$E2E_DIR}/issued-secrets
     read -r IMAP_PORT SUBMISSION_PORT POSTFIX_PORT < <(free_ports 3)
     export IMAP_PORT SUBMISSION_PORT POSTFIX_PORT
     # Paths are known from the start (e.g. a socket for the chrooted smtp(8)
@@ -241,6 +272,26 @@ stop_all() {
     stop_idp
 }
 
+# _e2e_finish: run by t_done before the plan line: stops everything (so the
+# programs under test exit and report leaks), then one test that no sanitizer
+# or valgrind report was written. The reports hold stacks, never memory contents.
+_e2e_finish() {
+    local f reports=()
+    stop_all
+    for f in "$E2E_SANITIZER_DIR"/*; do
+        [[ -s "$f" ]] && reports+=("$f")
+    done
+    if ((${#reports[@]} == 0)); then
+        t_pass "no sanitizer or valgrind report from the programs under test"
+    else
+        t_fail "no sanitizer or valgrind report from the programs under test" \
+            "  ${#reports[@]} report(s) in $E2E_SANITIZER_DIR"
+        for f in "${reports[@]}"; do
+            t_diag_file "$f" 60
+        done
+    fi
+}
+
 _e2e_cleanup() {
     local rc=$?
     set +e
@@ -255,7 +306,13 @@ _e2e_cleanup() {
             touch "$E2E_DIR/kept"
             e2e_note "kept $E2E_DIR"
         elif [[ "$E2E_DIR" == /tmp/mailoauth-e2e.* ]]; then
-            rm -rf -- "$E2E_DIR"
+            if [[ -n "${MO_SUITE_DIR-}" ]]; then
+                mkdir -p "$MO_SUITE_DIR/artifacts"
+                mv -- "$E2E_DIR" "$MO_SUITE_DIR/artifacts/$(basename "$0" .sh).${E2E_DIR##*.}" ||
+                    rm -rf -- "$E2E_DIR"
+            else
+                rm -rf -- "$E2E_DIR"
+            fi
         fi
     fi
     exit "$rc"

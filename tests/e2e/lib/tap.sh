@@ -227,7 +227,13 @@ t_bail() {
     exit 1
 }
 
+# TAP_DONE_HOOKS: functions t_done runs first; they may add tests.
+TAP_DONE_HOOKS=()
 t_done() {
+    local hook
+    for hook in "${TAP_DONE_HOOKS[@]}"; do
+        "$hook"
+    done
     _TAP_DONE=1
     if [[ -z "$_TAP_PLAN" ]]; then
         echo "1..$_TAP_N"
