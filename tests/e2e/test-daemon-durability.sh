@@ -209,4 +209,5 @@ t_is "strict rotation: every token request right after a restart succeeded" "$st
 t_like "and the daemon still gets tokens" "$(daemon_call 'TOKEN work' | sed 's/ token=.*//')" '^OK account=work '
 t_is "(a) and (c) held there too" "$((fail_a + fail_c))" 0
 stop_daemon
+rm -f "$E2E_DIR"/ans.*	# the answers, tokens included; tests/secret-scan looks too
 t_done

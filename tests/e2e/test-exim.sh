@@ -220,6 +220,7 @@ has_secret() {
 }
 t_ok "while plain exim -d shows it: the check does find a token" \
 	has_secret "$E2E_DIR/exim-debug-full.out" "${tokens[@]}"
+rm -f "$E2E_DIR/exim-debug-full.out"	# the control's leak; tests/secret-scan looks too
 
 # ---- 8. the control: with hosts_try_auth (as in Debian's own
 # remote_smtp_smarthost) an ERR answer makes Exim go on without AUTH.

@@ -344,4 +344,5 @@ while IFS= read -r s; do
 done <"$SECRETS"
 t_is "no token, secret, code or verifier appears in any output ($(wc -l <"$SECRETS") checked)" "$leaked" 0
 
+rm -rf "$W"	# the tokens the tool was handed in files; tests/secret-scan looks too
 t_done

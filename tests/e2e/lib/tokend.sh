@@ -20,7 +20,7 @@ start_tokend() {
 	mkdir -p "$E2E_DIR/run"
 	chmod 0755 "$E2E_DIR/run"
 	TOKEND_SOCKET=$E2E_DIR/run/socket
-	TOKEND_TOKENS=${TOKEND_TOKENS:-$E2E_DIR/tokens}
+	TOKEND_TOKENS=${TOKEND_TOKENS:-$E2E_DIR/tokend.secret} # its token table
 	TOKEND_LOG=$E2E_DIR/tokend.log
 	touch "$TOKEND_TOKENS" "$TOKEND_LOG"
 	args=(--tokens "$TOKEND_TOKENS" --log "$TOKEND_LOG" --socket "$TOKEND_SOCKET")
