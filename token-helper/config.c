@@ -1577,7 +1577,7 @@ static char *read_file(const char *path, size_t *len, GError **error)
 {
 	struct stat st;
 	char *buf = NULL;
-	size_t n = 0;
+	size_t n = 0, size;
 	int fd, e;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -1619,9 +1619,17 @@ static char *read_file(const char *path, size_t *len, GError **error)
 			    "%s: is larger than %d bytes", path, MO_CONFIG_MAX_SIZE);
 		goto fail;
 	}
-	buf = g_malloc(MO_CONFIG_MAX_SIZE + 1);
+	/* sized by fstat, grown if the file grows meanwhile, never past the cap */
+	size = (size_t)st.st_size + 1;
+	buf = g_malloc(size);
 	for (;;) {
-		ssize_t r = read(fd, buf + n, MO_CONFIG_MAX_SIZE + 1 - n);
+		ssize_t r;
+
+		if (n == size) {
+			size = MIN(size * 2, (size_t)MO_CONFIG_MAX_SIZE + 1);
+			buf = g_realloc(buf, size);
+		}
+		r = read(fd, buf + n, size - n);
 
 		if (r < 0 && errno == EINTR)
 			continue;

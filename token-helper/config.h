@@ -35,7 +35,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#define MO_CONFIG_MAX_SIZE (1024 * 1024)	/* bytes of config text */
+#define MO_CONFIG_MAX_SIZE (8 * 1024 * 1024)	/* bytes of config text */
 #define MO_REFRESH_MARGIN_DEFAULT 600
 #define MO_REFRESH_MARGIN_MIN 60
 #define MO_REFRESH_MARGIN_MAX 3000

@@ -1172,7 +1172,7 @@ static void files(void **state)
 		g_clear_error(&e);
 		assert_null(mo_config_load_data(big, MO_CONFIG_MAX_SIZE + 1, NAME,
 						false, &e));
-		assert_string_equal(e->message, NAME ": is larger than 1048576 bytes");
+		assert_string_equal(e->message, NAME ": is larger than 8388608 bytes");
 		g_clear_error(&e);
 		unlink(path);
 		g_free(path);
