@@ -5,7 +5,7 @@
 #   make check        install missing Debian packages (as root), build, and
 #                     run unit, sanitizer, valgrind, fuzz-regression and
 #                     end-to-end tests; ends with "N passed, N failed"
-#   make install      PREFIX, DESTDIR, SASL_PLUGINDIR, SYSCONFDIR
+#   make install      PREFIX, DESTDIR, SASL_PLUGINDIR, SYSCONFDIR, LIBEXECDIR
 #   make fuzz         run every libFuzzer target (FUZZ_SECONDS each)
 #   make demo, make bench   (see README.md)
 
@@ -16,6 +16,7 @@ LIBDIR         ?= $(PREFIX)/lib
 MULTIARCH      := $(shell $(CC) -print-multiarch 2>/dev/null)
 SASL_PLUGINDIR ?= /usr/lib/$(if $(MULTIARCH),$(MULTIARCH),x86_64-linux-gnu)/sasl2
 DOCDIR         ?= $(PREFIX)/share/doc/mailoauth
+LIBEXECDIR     ?= $(PREFIX)/libexec
 
 BUILD    ?= build
 SANITIZE ?=
@@ -51,7 +52,8 @@ SASL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libsasl2 2>/dev/null)
 SASL_LIBS   := $(shell $(PKG_CONFIG) --libs libsasl2 2>/dev/null || echo -lsasl2)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
-COMMON_SRC := common/proto.c common/saslmsg.c common/client.c common/strbuf.c
+COMMON_SRC := common/proto.c common/saslmsg.c common/client.c common/strbuf.c \
+              common/base64.c
 PLUGIN_SRC := sasl-plugin/plugin.c sasl-plugin/plugin_config.c \
               sasl-plugin/token_cache.c
 COMMON_OBJ := $(COMMON_SRC:%.c=$(BUILD)/%.o)
@@ -59,7 +61,7 @@ PLUGIN_OBJ := $(PLUGIN_SRC:%.c=$(BUILD)/%.o)
 
 # every token-helper/*.c but the programs' mains goes into libhelper.a
 HELPER_MAINS := token-helper/mailoauthd.c token-helper/mailoauth.c \
-                token-helper/mailoauth-graph.c
+                token-helper/mailoauth-graph.c token-helper/mailoauth-front.c
 HELPER_SRC := $(filter-out $(HELPER_MAINS),$(sort $(wildcard token-helper/*.c)))
 HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
 
@@ -67,7 +69,8 @@ PLUGIN     := $(BUILD)/sasl-plugin/libmailoauth.so
 LIBCOMMON  := $(BUILD)/common/libmocommon.a
 LIBHELPER  := $(BUILD)/token-helper/libhelper.a
 DAEMON     := $(BUILD)/token-helper/mailoauthd
-CLI        := $(BUILD)/token-helper/mailoauth
+CLI        := $(BUILD)/token-helper/mailoauth-cli
+FRONT      := $(BUILD)/token-helper/mailoauth
 GRAPH      := $(BUILD)/token-helper/mailoauth-graph
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test-*.c))
@@ -77,7 +80,7 @@ TOOLS      := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(wildcard tests/tools
 all: plugin daemon tests
 
 plugin: $(PLUGIN)
-daemon: $(DAEMON) $(CLI) $(GRAPH)
+daemon: $(DAEMON) $(CLI) $(FRONT) $(GRAPH)
 tests: $(UNIT_TESTS) $(TOOLS)
 
 $(BUILD)/common/%.o $(BUILD)/sasl-plugin/%.o: CFLAGS_EXTRA = $(SASL_CFLAGS) -Isasl-plugin
@@ -100,6 +103,22 @@ $(DAEMON): token-helper/mailoauthd.c $(LIBHELPER) $(LIBCOMMON)
 $(CLI): token-helper/mailoauth.c $(LIBHELPER) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
 	      -o $@ $< $(LIBHELPER) $(LIBCOMMON) $(LINK_SAN) -Wl,--as-needed $(DAEMON_LIBS)
+
+# The mailoauth users run: `token` itself with nothing but libc and common/
+# (as the plugin), every other verb by exec'ing the full CLI above, found
+# next to it (build tree) or installed in LIBEXECDIR. That path is compiled
+# in, so a `make install` with another LIBEXECDIR (or PREFIX) relinks it.
+FRONT_STAMP := $(BUILD)/token-helper/libexecdir.stamp
+$(FRONT): token-helper/mailoauth-front.c $(LIBCOMMON) $(wildcard common/*.h) \
+          $(FRONT_STAMP) Makefile
+	$(CC) $(ALL_CFLAGS) -DMO_VERSION='"$(VERSION)"' \
+	      -DMO_CLI_PATH='"$(LIBEXECDIR)/mailoauth/mailoauth-cli"' \
+	      -o $@ $< $(LIBCOMMON) $(LINK_SAN) -Wl,--as-needed -Wl,-z,relro,-z,now
+
+.PHONY: libexecdir-check
+$(FRONT_STAMP): libexecdir-check
+	@mkdir -p $(dir $@)
+	@echo '$(LIBEXECDIR)' | cmp -s - $@ || echo '$(LIBEXECDIR)' >$@
 
 $(GRAPH): token-helper/mailoauth-graph.c $(LIBHELPER) $(LIBCOMMON)
 	$(CC) $(ALL_CFLAGS) $(DAEMON_CFLAGS) -Itoken-helper -DMO_VERSION='"$(VERSION)"' \
@@ -164,14 +183,16 @@ USERUNITDIR    ?= $(shell $(PKG_CONFIG) --variable=systemduserunitdir systemd 2>
 
 BINDIR         ?= $(PREFIX)/bin
 
-install: $(PLUGIN) $(DAEMON) $(CLI) $(GRAPH)
+install: $(PLUGIN) $(DAEMON) $(CLI) $(FRONT) $(GRAPH)
 	install -d $(DESTDIR)$(SASL_PLUGINDIR) $(DESTDIR)$(SYSCONFDIR)/mailoauth \
 	           $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) \
+	           $(DESTDIR)$(LIBEXECDIR)/mailoauth \
 	           $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	           $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(USERUNITDIR)
 	install -m 0644 $(PLUGIN) $(DESTDIR)$(SASL_PLUGINDIR)/libmailoauth.so
 	install -m 0755 $(DAEMON) $(DESTDIR)$(SBINDIR)/mailoauthd
-	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/mailoauth
+	install -m 0755 $(FRONT) $(DESTDIR)$(BINDIR)/mailoauth
+	install -m 0755 $(CLI) $(DESTDIR)$(LIBEXECDIR)/mailoauth/mailoauth-cli
 	install -m 0755 $(GRAPH) $(DESTDIR)$(BINDIR)/mailoauth-graph
 	install -m 0644 docs/mailoauth.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 docs/mailoauth-graph.1 $(DESTDIR)$(MANDIR)/man1/
@@ -193,7 +214,9 @@ uninstall:
 	      $(DESTDIR)$(BINDIR)/mailoauth-graph $(DESTDIR)$(MANDIR)/man1/mailoauth-graph.1 \
 	      $(DESTDIR)$(MANDIR)/man5/mailoauth.conf.5 $(DESTDIR)$(MANDIR)/man8/mailoauthd.8 \
 	      $(DESTDIR)$(UNITDIR)/mailoauthd.service $(DESTDIR)$(UNITDIR)/mailoauthd.socket \
-	      $(DESTDIR)$(USERUNITDIR)/mailoauthd.service
+	      $(DESTDIR)$(USERUNITDIR)/mailoauthd.service \
+	      $(DESTDIR)$(LIBEXECDIR)/mailoauth/mailoauth-cli
+	-rmdir $(DESTDIR)$(LIBEXECDIR)/mailoauth
 	rm -rf $(DESTDIR)$(DOCDIR)
 
 demo:
