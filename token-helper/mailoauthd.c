@@ -15,9 +15,12 @@
  * SECURITY
  *	Core dumps are off and the process is not dumpable: a crash or a
  *	ptrace from another process of the same uid cannot read the tokens.
- *	The umask is 077. Every connection is authorised by its kernel
- *	credentials (engine.c); sockets are 0666 inside a directory whose mode
- *	limits who can reach them (a 0700 Postfix private/ for extra_sockets).
+ *	The umask is 077. The soft RLIMIT_NOFILE is raised (up to the hard
+ *	limit) to what MO_SERVER_MAX_CONNECTIONS needs. Every connection is
+ *	authorised by its kernel credentials (engine.c); sockets are 0666
+ *	inside a directory whose mode limits who can reach them (a 0700
+ *	Postfix private/ for extra_sockets), and a socket directory writable
+ *	by group or others is refused (server.c).
  *
  * DIAGNOSTICS
  *	Logs go to the journal when stderr is connected to it, else to
@@ -61,6 +64,27 @@ static void harden(void)
 {
 	mo_secret_protect_process();
 	umask(077);
+}
+
+/*
+ * raise_fd_limit - one descriptor per connection: systemd and shells give
+ * a soft limit of 1024, which would stop accept() long before
+ * MO_SERVER_MAX_CONNECTIONS. Raised up to the hard limit; a hard limit
+ * too low for that is logged, and the server takes fewer connections.
+ */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	int r = mo_server_raise_fd_limit();
+	unsigned cap = mo_server_fd_capacity();
+
+	if (r < 0)
+		g_warning("cannot raise the open files limit: %s", g_strerror(-r));
+	if (cap < MO_SERVER_MAX_CONNECTIONS && getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		g_warning("the open files limit (RLIMIT_NOFILE %llu) allows only %u "
+			  "connections at once, not %d: raise it (LimitNOFILE= in "
+			  "mailoauthd.service, ulimit -Hn)", (unsigned long long)rl.rlim_cur,
+			  cap, MO_SERVER_MAX_CONNECTIONS);
 }
 
 static gboolean on_term(gpointer ud)
@@ -228,6 +252,7 @@ int main(int argc, char **argv)
 		g_free(d.config_path);
 		return EX_CONFIG;
 	}
+	raise_fd_limit();
 	http = mo_http_new(NULL);
 	d.loop = g_main_loop_new(NULL, FALSE);
 	d.engine = mo_engine_new(cfg, store, http);

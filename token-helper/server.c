@@ -6,6 +6,16 @@
  * connection needs next (input while there is room and nothing pending,
  * output while a reply is unsent) and carrying the idle deadline as its
  * ready time, so the daemon wakes up only when something happens.
+ *
+ * The deadline is set when a connection opens, when a request line begins,
+ * when a whole line goes to the handler and when an answer makes progress;
+ * more bytes of an unfinished line do not move it, so a line must be
+ * complete MO_SERVER_IDLE_MS after its first byte (a client dripping a byte
+ * every few seconds cannot keep a connection forever). Connections are
+ * capped by the descriptors the process may open (RLIMIT_NOFILE, less a
+ * reserve for the store, the identity provider and the listeners); when
+ * accept() still runs out of descriptors, the listeners pause briefly
+ * instead of spinning on a backlog they cannot take.
  */
 #define _GNU_SOURCE
 #include "server.h"
@@ -17,6 +27,7 @@
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -43,8 +54,10 @@ struct conn {
 };
 
 struct listener {
+	struct mo_server *srv;
 	int fd;
-	guint watch;
+	guint watch;		/* 0 while paused */
+	guint resume;		/* the timeout that ends a pause */
 	char *path;		/* unlinked at exit; NULL for adopted sockets */
 };
 
@@ -53,6 +66,7 @@ struct mo_server {
 	void *user_data;
 	GPtrArray *listeners;
 	GHashTable *conns;	/* struct conn * set */
+	unsigned max_conns;	/* MO_SERVER_MAX_CONNECTIONS or what fds allow */
 	struct mo_server_stats stats;
 };
 
@@ -123,7 +137,7 @@ static void conn_new(struct mo_server *s, int fd)
 {
 	struct conn *c;
 
-	if (g_hash_table_size(s->conns) >= MO_SERVER_MAX_CONNECTIONS) {
+	if (g_hash_table_size(s->conns) >= s->max_conns) {
 		s->stats.refused_full++;
 		close(fd);
 		return;
@@ -210,6 +224,7 @@ static void next_request(struct conn *c)
 			   r == -EOPNOTSUPP ? "unknown request; see docs/protocol.md"
 					    : "malformed request; see docs/protocol.md");
 	} else {
+		conn_touch(c);	/* the time to answer starts now */
 		c->pending = g_new0(struct mo_pending, 1);
 		c->pending->conn = c;
 		c->srv->handler(c->pending, &req, &c->peer, c->srv->user_data);
@@ -225,8 +240,10 @@ static void conn_read(struct conn *c)
 		return;
 	n = read(c->fd, c->in + c->in_len, MO_REQUEST_MAX - c->in_len);
 	if (n > 0) {
+		/* only a new line moves the deadline, not more of an old one */
+		if (c->in_len == 0)
+			conn_touch(c);
 		c->in_len += (size_t)n;
-		conn_touch(c);
 	} else if (n == 0) {
 		c->eof = true;
 	} else if (errno != EAGAIN && errno != EINTR) {
@@ -362,32 +379,54 @@ bool mo_pending_gone(const struct mo_pending *p)
 
 /* ---- listeners ---- */
 
+static gboolean on_accept(gint fd, GIOCondition cond, gpointer ud);
+
+static gboolean on_resume(gpointer ud)
+{
+	struct listener *l = ud;
+
+	l->resume = 0;
+	l->watch = g_unix_fd_add(l->fd, G_IO_IN, on_accept, l);
+	return G_SOURCE_REMOVE;
+}
+
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer ud)
 {
-	struct mo_server *s = ud;
+	struct listener *l = ud;
 
 	(void)cond;
 	for (;;) {
 		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (c >= 0) {
-			conn_new(s, c);
+			conn_new(l->srv, c);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
-		break;	/* EAGAIN, or EMFILE: try again at the next event */
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return G_SOURCE_CONTINUE;
+		break;
 	}
-	return G_SOURCE_CONTINUE;
+	/*
+	 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog stays readable, so
+	 * watching it now would spin; look again once connections had time
+	 * to close. Waiting clients stay in the backlog meanwhile.
+	 */
+	l->srv->stats.accept_errors++;
+	l->watch = 0;
+	l->resume = g_timeout_add(MO_SERVER_ACCEPT_PAUSE_MS, on_resume, l);
+	return G_SOURCE_REMOVE;
 }
 
 static void add_listener(struct mo_server *s, int fd, const char *path)
 {
 	struct listener *l = g_new0(struct listener, 1);
 
+	l->srv = s;
 	l->fd = fd;
 	l->path = g_strdup(path);
-	l->watch = g_unix_fd_add(fd, G_IO_IN, on_accept, s);
+	l->watch = g_unix_fd_add(fd, G_IO_IN, on_accept, l);
 	g_ptr_array_add(s->listeners, l);
 }
 
@@ -395,7 +434,10 @@ static void listener_free(gpointer p)
 {
 	struct listener *l = p;
 
-	g_source_remove(l->watch);
+	if (l->watch)
+		g_source_remove(l->watch);
+	if (l->resume)
+		g_source_remove(l->resume);
 	close(l->fd);
 	if (l->path)
 		unlink(l->path);
@@ -430,6 +472,31 @@ static bool stale_socket(const char *path, const struct sockaddr_un *sa,
 	return true;
 }
 
+/*
+ * check_socket_dir - refuse a directory where others could replace the
+ * socket (unlink or rename it and listen there themselves): one writable
+ * by group or others, unless sticky as /tmp is. A missing directory is
+ * left to bind() to report.
+ */
+static bool check_socket_dir(const char *path, GError **error)
+{
+	char *dir = g_path_get_dirname(path);
+	struct stat st;
+	bool ok = true;
+
+	if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) &&
+	    !(st.st_mode & S_ISVTX)) {
+		g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_PERM,
+			    "the socket directory %s is writable by group or "
+			    "others (mode %04o), so they could replace the "
+			    "socket %s with their own: run 'chmod go-w %s'",
+			    dir, (unsigned)(st.st_mode & 07777), path, dir);
+		ok = false;
+	}
+	g_free(dir);
+	return ok;
+}
+
 bool mo_server_listen(struct mo_server *s, const char *path, mode_t mode,
 		      GError **error)
 {
@@ -444,7 +511,7 @@ bool mo_server_listen(struct mo_server *s, const char *path, mode_t mode,
 		return false;
 	}
 	strcpy(sa.sun_path, path);
-	if (!stale_socket(path, &sa, error))
+	if (!check_socket_dir(path, error) || !stale_socket(path, &sa, error))
 		return false;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -489,12 +556,41 @@ bool mo_server_adopt(struct mo_server *s, int fd, GError **error)
 
 /* ---- life cycle ---- */
 
+unsigned mo_server_fd_capacity(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= MO_SERVER_MAX_CONNECTIONS + MO_SERVER_FD_RESERVE)
+		return MO_SERVER_MAX_CONNECTIONS;
+	if (rl.rlim_cur <= 2 * MO_SERVER_FD_RESERVE)
+		return (unsigned)rl.rlim_cur / 2;	/* a tiny limit: half of it */
+	return (unsigned)rl.rlim_cur - MO_SERVER_FD_RESERVE;
+}
+
+int mo_server_raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t want = MO_SERVER_MAX_CONNECTIONS + MO_SERVER_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ?
+			      want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
 struct mo_server *mo_server_new(mo_server_handler handler, void *user_data)
 {
 	struct mo_server *s = g_new0(struct mo_server, 1);
 
 	s->handler = handler;
 	s->user_data = user_data;
+	s->max_conns = mo_server_fd_capacity();
 	s->listeners = g_ptr_array_new_with_free_func(listener_free);
 	s->conns = g_hash_table_new(NULL, NULL);
 	return s;

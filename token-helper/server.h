@@ -10,10 +10,14 @@
  *
  * SECURITY
  *	Everything a peer can make the daemon hold is bounded: a request line
- *	(MO_REQUEST_MAX), unread input, the number of connections, and the
- *	time a connection may stay idle or half-written. A slow or hostile
- *	client only ever costs its own connection; nobody else waits for it.
- *	Replies that carry a token are wiped from memory once written.
+ *	(MO_REQUEST_MAX), unread input, the number of connections (at most
+ *	MO_SERVER_MAX_CONNECTIONS, fewer when RLIMIT_NOFILE allows fewer), and
+ *	the time a connection may stay idle or spend on one line, however
+ *	slowly its bytes trickle in (MO_SERVER_IDLE_MS from its first byte).
+ *	A slow or hostile client only ever costs its own connection; nobody
+ *	else waits for it. Out of descriptors, the server pauses accepting
+ *	rather than spinning. Replies that carry a token are wiped from
+ *	memory once written.
  *
  * DIAGNOSTICS
  *	Listening errors come back as GError; per-connection trouble (a
@@ -30,8 +34,11 @@
 #include <sys/types.h>
 
 #define MO_SERVER_MAX_CONNECTIONS 4096
-#define MO_SERVER_IDLE_MS 10000		/* an idle connection is closed */
+#define MO_SERVER_IDLE_MS 10000		/* idle, or one line unfinished, */
+					/* this long: the connection is closed */
 #define MO_SERVER_MAX_GROUPS 256
+#define MO_SERVER_FD_RESERVE 64		/* descriptors kept for all but peers */
+#define MO_SERVER_ACCEPT_PAUSE_MS 100	/* after EMFILE and the like */
 
 /* Who is asking: from the kernel, not from anything the peer said. */
 struct mo_peer {
@@ -54,12 +61,24 @@ typedef void (*mo_server_handler)(struct mo_pending *p,
 				  const struct mo_request *req,
 				  const struct mo_peer *peer, void *user_data);
 
+/*
+ * mo_server_raise_fd_limit - raise the soft RLIMIT_NOFILE towards what
+ * MO_SERVER_MAX_CONNECTIONS needs (systemd and most shells start at 1024),
+ * never above the hard limit. 0, or -errno from setrlimit. Call it before
+ * mo_server_new, which sizes itself by the limit it finds.
+ */
+int mo_server_raise_fd_limit(void);
+
+/* mo_server_fd_capacity - how many peers the current soft limit allows */
+unsigned mo_server_fd_capacity(void);
+
 struct mo_server *mo_server_new(mo_server_handler handler, void *user_data);
 void mo_server_free(struct mo_server *s);
 
 /*
  * mo_server_listen - bind PATH with MODE; a stale socket there is replaced,
- * anything else there is an error. The parent directory must exist.
+ * anything else there is an error. The parent directory must exist and
+ * must not be writable by group or others (unless sticky).
  */
 bool mo_server_listen(struct mo_server *s, const char *path, mode_t mode,
 		      GError **error);
@@ -87,6 +106,7 @@ bool mo_pending_gone(const struct mo_pending *p);
 /* Counters for status and benchmarks. */
 struct mo_server_stats {
 	unsigned long accepted, refused_full, bad_requests, timeouts;
+	unsigned long accept_errors;	/* accept() out of descriptors/memory */
 	unsigned connections;
 };
 void mo_server_stats(const struct mo_server *s, struct mo_server_stats *out);
