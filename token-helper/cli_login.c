@@ -9,8 +9,9 @@
  *
  * DESCRIPTION
  *	Resolves the account's endpoints (discovery, for a generic provider
- *	with an issuer), opens the store (so that a store that cannot be
- *	written fails before anyone signs in), runs the account's flow
+ *	with an issuer), opens the store and checks that it can be written
+ *	(so that a store that is read-only or full fails before anyone signs
+ *	in), runs the account's flow
  *	(login_device.c, login_authcode.c, login_client.c), stores the grant
  *	(secret.h) with mo_cli_save_grant, which makes a running mailoauthd
  *	use it at once, and says so. When the access token names another
@@ -33,7 +34,8 @@
  *	      came back within --timeout, the code was refused, Google gave
  *	      no refresh token
  *	  70  internal error (no loopback listener, no randomness)
- *	  74  the store could not be written
+ *	  74  the store could not be written (read-only, full, its key
+ *	      missing); nothing was stored
  *	  75  temporary: the identity provider is unreachable or failing
  *	  77  the user declined the sign-in (device flow, or access_denied
  *	      in the redirect)
@@ -315,6 +317,26 @@ static void warn_other_user(const struct mo_login *l, const char *who)
 		a->user);
 }
 
+/*
+ * check_store - a store that cannot take a grant now (read-only, full,
+ * locked) fails the login before anyone signs in
+ */
+static int check_store(struct mo_cli *cli, const char *account)
+{
+	GError *error = NULL;
+	int status;
+
+	if (mo_store_check_writable(cli->store, &error))
+		return 0;
+	mo_cli_error("cannot log in account '%s': its grant could not be "
+		     "stored: %s", account, error->message);
+	status = error->code == MO_STORE_ERROR_UNSAFE ? MO_EXIT_NOPERM
+		: error->code == MO_STORE_ERROR_BUSY ? MO_EXIT_TEMPFAIL
+		: MO_EXIT_IOERR;
+	g_error_free(error);
+	return status;
+}
+
 /* save - store RES's grant and say so; 0 or an exit status */
 static int save(struct mo_login *l, struct mo_login_result *res)
 {
@@ -426,7 +448,8 @@ int mo_cli_login(struct mo_cli *cli, int argc, char **argv)
 		return status;
 	if ((status = check_options(&l)) != 0 ||
 	    (status = resolve(l.account)) != 0 ||
-	    (status = mo_cli_open_store(cli)) != 0)
+	    (status = mo_cli_open_store(cli)) != 0 ||
+	    (status = check_store(cli, l.account->name)) != 0)
 		return status;
 	return run(&l);
 }

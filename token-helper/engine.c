@@ -46,6 +46,7 @@ struct acct {
 	enum mo_err err;
 	char *message;
 	unsigned failures;
+	bool idp_backoff;	/* backing off after the provider failed */
 	gint64 failed_at, notified_at;
 	char *failed_digest;	/* the secret that failed permanently */
 	char grant_id[17];	/* SHA-256 prefix of the grant last loaded */
@@ -55,8 +56,10 @@ struct acct {
 	struct mo_oauth_call *call;
 	struct mo_discovery_call *disc_call;	/* issuer metadata in flight */
 	char *current_secret;	/* the grant of the refresh in flight */
-	/* a rotated grant not yet stored, with the token it came with */
+	/* a rotated grant not yet stored, with the token it came with;
+	 * grant_id names the grant it was rotated from */
 	char *unsaved_secret;
+	bool check_unsaved;	/* RELOAD: does the store still hold that? */
 	char *staged_token;
 	gint64 staged_expires_at;
 	/* RELOAD ACCOUNT requests, answered after the refresh they start */
@@ -84,6 +87,7 @@ struct mo_engine {
 };
 
 static void acct_refresh(struct acct *a);
+static void on_loaded(char *secret, GError *error, void *ud);
 static void acct_reload(struct acct *a);
 static void answer_reloaders(struct acct *a);
 static void engine_arm(struct mo_engine *e);
@@ -224,6 +228,7 @@ static void fail_transiently(struct acct *a, const char *msg, long retry_after)
 {
 	gint64 now = boot_s(), wait;
 
+	a->idp_backoff = false;	/* the callers that know set it after */
 	a->failures = mo_sched_failed(a->failures);
 	wait = mo_sched_backoff(a->failures, g_random_int(), retry_after);
 	a->due = now + wait;
@@ -253,6 +258,7 @@ static void install_token(struct acct *a, char **token, gint64 expires_at)
 	a->expires_at = expires_at;
 	a->refreshed_at = now;
 	a->failures = 0;
+	a->idp_backoff = false;
 	g_clear_pointer(&a->message, g_free);
 	g_clear_pointer(&a->failed_digest, g_free);
 	/* margin + jitter before expiry: accounts do not refresh in step */
@@ -305,7 +311,11 @@ static void on_saved(GError *error, void *ud)
 	if (error) {
 		/* keep the new grant in memory and try to store it again */
 		char *msg = g_strdup_printf("cannot store the rotated refresh "
-					    "token of account %s in %s: %s",
+					    "token of account %s in %s: %s; "
+					    "mailoauthd keeps it in memory "
+					    "and stores it at the next try: "
+					    "fix the store before restarting "
+					    "mailoauthd",
 					    a->cfg->name,
 					    mo_store_describe(a->e->store),
 					    error->message);
@@ -317,8 +327,15 @@ static void on_saved(GError *error, void *ud)
 	}
 	a->e->stats.store_saves++;
 	wipe_str(&a->unsaved_secret);
-	if (a->staged_token)
-		install_token(a, &a->staged_token, a->staged_expires_at);
+	if (!a->staged_token || a->staged_expires_at <= boot_s()) {
+		/* none came with it (RELOAD), or it expired while the store
+		 * refused its grant: refresh with the grant now stored */
+		wipe_str(&a->staged_token);
+		a->refreshing = false;
+		acct_refresh(a);
+		return;
+	}
+	install_token(a, &a->staged_token, a->staged_expires_at);
 	refresh_done(a);
 }
 
@@ -336,12 +353,16 @@ static void on_tokens(const struct mo_oauth_tokens *tok,
 
 	a->call = NULL;
 	if (err) {
-		wipe_str(&a->current_secret);
-		if (err->cls == MO_OAUTH_TRANSIENT)
+		if (err->cls == MO_OAUTH_TRANSIENT) {
 			fail_transiently(a, err->message, err->retry_after);
-		else
+			a->idp_backoff = true;
+		} else {
+			/* remembered: this grant is not sent again until the
+			 * store holds another (login, logout, RELOAD) */
 			fail_permanently(a, mo_oauth_class_err(err->cls),
-					 err->message, NULL);
+					 err->message, a->current_secret);
+		}
+		wipe_str(&a->current_secret);
 		refresh_done(a);
 		return;
 	}
@@ -369,6 +390,16 @@ static void on_tokens(const struct mo_oauth_tokens *tok,
 	refresh_done(a);
 }
 
+/* same_grant - SECRET is the grant A loaded last (grant_id) */
+static bool same_grant(const struct acct *a, const char *secret)
+{
+	char *d = g_compute_checksum_for_string(G_CHECKSUM_SHA256, secret, -1);
+	bool same = a->grant_id[0] && !strncmp(d, a->grant_id, 16);
+
+	g_free(d);
+	return same;
+}
+
 static void on_loaded(char *secret, GError *error, void *ud)
 {
 	struct acct *a = ud;
@@ -381,6 +412,24 @@ static void on_loaded(char *secret, GError *error, void *ud)
 		mo_store_secret_free(secret);
 		return;
 	}
+	if (a->check_unsaved && !error) {
+		bool keep = secret && same_grant(a, secret);
+
+		a->check_unsaved = false;
+		mo_store_secret_free(secret);
+		if (keep) {
+			/* the store is as it was: the kept rotation is newer */
+			save_unsaved(a);
+			return;
+		}
+		/* login or logout changed the store: drop the rotation */
+		wipe_str(&a->unsaved_secret);
+		wipe_str(&a->staged_token);
+		a->refreshing = false;
+		acct_refresh(a);
+		return;
+	}
+	a->check_unsaved = false;
 	if (error) {
 		msg = g_strdup_printf("cannot read the grant of account %s from "
 				      "%s: %s", a->cfg->name,
@@ -463,9 +512,10 @@ static void on_discovered(const struct mo_discovery *d, const GError *error,
 
 	a->disc_call = NULL;
 	if (error) {
-		if (error->code == MO_DISCOVERY_ERROR_TRANSIENT)
+		if (error->code == MO_DISCOVERY_ERROR_TRANSIENT) {
 			fail_transiently(a, error->message, 0);
-		else
+			a->idp_backoff = true;
+		} else
 			fail_permanently(a, MO_ERR_CONFIG, error->message, NULL);
 		refresh_done(a);
 		return;
@@ -762,6 +812,16 @@ static void request_token(struct mo_engine *e, struct mo_pending *p,
 		a->used_at = now;
 		return;
 	}
+	/* no token, and the provider failed: until the back-off ends a caller
+	 * is told why instead of sending it another request (every caller
+	 * would, and each failure doubled the back-off); RELOAD skips it */
+	if (a->state != ST_FAILED && a->idp_backoff && !a->refreshing &&
+	    a->due > now) {
+		mo_server_reply_error(p, a->err, a->message);
+		g_free(w.user);
+		g_free(w.host);
+		return;
+	}
 	if (a->state == ST_FAILED && !mo_sched_recheck(now, a->failed_at)) {
 		mo_server_reply_error(p, a->err, a->message);
 		g_free(w.user);
@@ -902,8 +962,6 @@ static void acct_reload(struct acct *a)
 	g_message("account %s: reloading its grant from %s", a->cfg->name,
 		  mo_store_describe(a->e->store));
 	wipe_str(&a->token);
-	wipe_str(&a->staged_token);
-	wipe_str(&a->unsaved_secret);	/* a rotation of the replaced grant */
 	a->state = ST_EMPTY;
 	g_clear_pointer(&a->message, g_free);
 	g_clear_pointer(&a->failed_digest, g_free);
@@ -912,6 +970,22 @@ static void acct_reload(struct acct *a)
 	a->notified_at = 0;
 	mo_discovery_clear(&a->disc);	/* and the issuer's metadata */
 	a->discovered = false;
+	if (a->unsaved_secret) {
+		/*
+		 * A rotation the store refused is kept unless the store no
+		 * longer holds the grant it came from (login or logout
+		 * replaced it): on_loaded compares, then stores it or drops
+		 * it. Dropping it blindly would lose the grant where the
+		 * provider revokes a refresh token once it has rotated.
+		 */
+		a->refreshing = true;
+		a->due = 0;
+		a->check_unsaved = true;
+		a->store_ops++;
+		mo_store_load(a->e->store, a->cfg->name, on_loaded, a);
+		return;
+	}
+	wipe_str(&a->staged_token);
 	acct_refresh(a);
 }
 

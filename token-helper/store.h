@@ -121,6 +121,16 @@ void mo_store_save(struct mo_store *s, const char *account, const char *secret,
 void mo_store_remove(struct mo_store *s, const char *account,
 		     mo_store_done_cb cb, void *user_data);
 
+/*
+ * mo_store_check_writable - whether a save could succeed now, changing
+ * nothing in the store: for the file store, its lock can be taken (the
+ * file system is writable) and the file system has room for one more copy
+ * of the store, which a save writes before it renames. The Secret Service
+ * only tells when it is used: always true there. Synchronous; for
+ * `mailoauth login`, so that it fails before anyone signs in.
+ */
+bool mo_store_check_writable(struct mo_store *s, GError **error);
+
 /* mo_store_secret_free - wipe and free a blob from a load; NULL is fine */
 void mo_store_secret_free(char *secret);
 
@@ -149,6 +159,7 @@ struct mo_store_ops {
 	void (*remove)(struct mo_store *s, const char *account,
 		       mo_store_done_cb cb, void *user_data);
 	void (*free)(struct mo_store *s);
+	bool (*check_writable)(struct mo_store *s, GError **error); /* or NULL */
 };
 
 struct mo_store {

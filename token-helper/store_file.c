@@ -33,7 +33,9 @@
  *	same mode and owner. A file that does not decrypt (wrong key, a
  *	flipped bit, truncation) is never overwritten: saves are refused until
  *	an admin fixes it. Every plaintext buffer and the key are wiped with
- *	OPENSSL_cleanse before they are freed.
+ *	OPENSSL_cleanse before they are freed. Key and store files are
+ *	opened with O_NONBLOCK: a FIFO put in their place is refused as not
+ *	a regular file instead of blocking the open forever.
  *
  * DIAGNOSTICS
  *	GErrors of domain MO_STORE_ERROR, one sentence naming the file, what
@@ -59,6 +61,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <openssl/crypto.h>
@@ -217,6 +220,11 @@ void mo_store_remove(struct mo_store *s, const char *account,
 		     mo_store_done_cb cb, void *user_data)
 {
 	s->ops->remove(s, account, cb, user_data);
+}
+
+bool mo_store_check_writable(struct mo_store *s, GError **error)
+{
+	return !s->ops->check_writable || s->ops->check_writable(s, error);
 }
 
 /* ---- synchronous wrappers: a private main context until done ---- */
@@ -585,7 +593,7 @@ static bool load_key_file(struct file_store *fs, const char *key_file,
 		int fd, r;
 		bool ok;
 
-		fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		fd = open(key_file, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd >= 0) {
 			ok = read_key(fd, "key file", key_file, false, fs->key,
 				      error);
@@ -638,7 +646,7 @@ static bool load_key(struct file_store *fs, const char *key_file,
 
 	if (creds && *creds) {
 		path = g_build_filename(creds, MO_STORE_CREDENTIAL, NULL);
-		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 		if (fd >= 0) {
 			ok = read_key(fd, "credential", path, true, fs->key,
 				      error);
@@ -896,7 +904,8 @@ static void contents_clear(struct contents *c)
 static int read_image(const char *what, const char *path, bool check,
 		      unsigned char **buf_r, size_t *len_r, GError **error)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		      O_NONBLOCK);
 	ssize_t n;
 
 	if (fd < 0 && errno == ENOENT)
@@ -1251,6 +1260,41 @@ static void file_remove(struct mo_store *s, const char *account,
 	mo_store_reply_done_(s, cb, user_data, error);
 }
 
+/*
+ * file_check_writable - the lock can be had (a read-only file system
+ * fails there) and the file system has as many free blocks as the store
+ * file takes, at least one: the temporary copy a save writes
+ */
+static bool file_check_writable(struct mo_store *s, GError **error)
+{
+	struct file_store *fs = (struct file_store *)s;
+	struct statvfs sv;
+	struct stat st;
+	unsigned long long need = 1, room;
+	int fd = lock(fs, error);
+	bool ok = true;
+
+	if (fd < 0)
+		return false;
+	if (fstatvfs(fd, &sv) == 0 && sv.f_frsize) {
+		if (stat(fs->path, &st) == 0 && st.st_size > 0)
+			need = ((unsigned long long)st.st_size + sv.f_frsize - 1) /
+			       sv.f_frsize;
+		/* root may use the blocks reserved for it */
+		room = geteuid() == 0 ? sv.f_bfree : sv.f_bavail;
+		if (room < need) {
+			g_set_error(error, MO_STORE_ERROR, MO_STORE_ERROR_IO,
+				    "cannot write the store %s: the file "
+				    "system of %s is full (%s); free some "
+				    "space there", fs->path, fs->dir,
+				    g_strerror(ENOSPC));
+			ok = false;
+		}
+	}
+	close(fd);		/* releases the lock */
+	return ok;
+}
+
 static void file_free(struct mo_store *s)
 {
 	struct file_store *fs = (struct file_store *)s;
@@ -1269,6 +1313,7 @@ static const struct mo_store_ops file_ops = {
 	.save = file_save,
 	.remove = file_remove,
 	.free = file_free,
+	.check_writable = file_check_writable,
 };
 
 struct mo_store *mo_store_file_new(const char *path, const char *key_file,
@@ -1293,7 +1338,8 @@ struct mo_store *mo_store_file_new(const char *path, const char *key_file,
 	if (!load_key(fs, key_file, error))
 		goto fail;
 	/* an unsafe store file is refused now, not at the first refresh */
-	fd = open(fs->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+	fd = open(fs->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+		  O_NONBLOCK);
 	if (fd >= 0) {
 		bool ok = check_file(fd, "store file", fs->path, false, error);
 

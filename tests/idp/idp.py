@@ -15,7 +15,8 @@ and Google (under /google/) closely enough for the mailoauth test suite:
 * a control API under /_test/ through which tests mint and revoke tokens,
   change settings, inject faults and read request counters.
 
-It serves plain HTTP on a loopback address only and uses nothing but the
+It serves plain HTTP on a loopback address only (HTTPS with --tls-cert and
+--tls-key, for tests of certificate checks) and uses nothing but the
 Python standard library.  No token, code or secret is ever written to the
 log.  See README.md next to this file.
 """
@@ -228,9 +229,10 @@ def redirect_response(uri: str, params: dict[str, str]) -> Response:
 def entra_error_body(error: str, codes: list[int], text: str) -> dict:
     trace, correlation, stamp = str(uuid.uuid4()), str(uuid.uuid4()), utc_stamp()
     first = codes[0] if codes else 0
+    code_text = f"AADSTS{first}: " if codes else ""
     return {
         "error": error,
-        "error_description": (f"AADSTS{first}: {text}\r\nTrace ID: {trace}\r\n"
+        "error_description": (f"{code_text}{text}\r\nTrace ID: {trace}\r\n"
                               f"Correlation ID: {correlation}\r\nTimestamp: {stamp}"),
         "error_codes": codes,
         "timestamp": stamp,
@@ -486,7 +488,8 @@ class Fault:
 
 
 def fresh_counters() -> dict:
-    return {"token": 0, "token_by_grant": {}, "devicecode": 0, "authorize": 0,
+    return {"token": 0, "token_by_grant": {}, "token_by_tenant": {}, "devicecode": 0,
+            "authorize": 0,
             "introspect": 0, "introspect_active": 0, "graph": 0, "revoke": 0,
             "metadata": 0, "sendmail": 0}
 
@@ -520,12 +523,16 @@ class Store:
                 self.tokens[record.value] = record
         remember_secret(*(record.value for record in records))
 
-    def count(self, name: str, grant_type: str | None = None) -> None:
+    def count(self, name: str, grant_type: str | None = None,
+              tenant: str | None = None) -> None:
         with self.lock:
             self.counters[name] += 1
             if grant_type is not None:
                 by_grant = self.counters["token_by_grant"]
                 by_grant[grant_type] = by_grant.get(grant_type, 0) + 1
+            if tenant is not None:
+                by_tenant = self.counters["token_by_tenant"]
+                by_tenant[tenant] = by_tenant.get(tenant, 0) + 1
 
     def take_fault(self, path: str) -> Fault | None:
         with self.lock:
@@ -926,7 +933,8 @@ class IdentityProvider:
         counter, handler, params = route
         grant_type = form_grant_type(req) if counter == "token" else None
         if counter:
-            self.store.count(counter, grant_type)
+            self.store.count(counter, grant_type,
+                             params.get("tenant") if counter == "token" else None)
         fault = self.store.take_fault(req.path)
         response = fault_response(fault) if fault else None
         if response is None:
@@ -1459,14 +1467,22 @@ class IdentityProvider:
             return {"faults": len(self.store.faults)}
 
     def control_fault_clear(self, req: Request) -> dict:
+        """All faults, or with {"path_prefix": P} those added with exactly P."""
+        prefix = req.json_object().get("path_prefix")
+        if prefix is not None and not isinstance(prefix, str):
+            raise ControlError("path_prefix must be a string")
         with self.store.lock:
-            self.store.faults.clear()
-        return {"faults": 0}
+            if prefix is None:
+                self.store.faults.clear()
+            else:
+                self.store.faults[:] = [f for f in self.store.faults if f.path_prefix != prefix]
+            return {"faults": len(self.store.faults)}
 
     def control_counters(self, req: Request) -> dict:
         with self.store.lock:
             counters = self.store.counters
-            return {**counters, "token_by_grant": dict(counters["token_by_grant"])}
+            return {**counters, "token_by_grant": dict(counters["token_by_grant"]),
+                    "token_by_tenant": dict(counters["token_by_tenant"])}
 
     def control_counters_reset(self, req: Request) -> dict:
         with self.store.lock:
@@ -1572,6 +1588,20 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
     timeout = 60            # drop idle keep-alive connections
 
+    def handle(self) -> None:
+        """With --tls-cert, the TLS handshake first, in this thread."""
+        if isinstance(self.connection, ssl.SSLSocket):
+            try:
+                self.connection.do_handshake()
+            except (ssl.SSLError, OSError) as exc:
+                reason = getattr(exc, "reason", None) or type(exc).__name__
+                reason = re.sub(r"[^\x21-\x7e]", "?", str(reason))[:80]
+                self.server.request_log.write(
+                    f"{self.client_address[0]} TLS handshake failed: {reason}")
+                self.close_connection = True
+                return
+        super().handle()
+
     def do_GET(self) -> None:
         self.serve()
 
@@ -1667,11 +1697,21 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    """ThreadingHTTPServer on an IPv4 or IPv6 loopback address."""
+    """ThreadingHTTPServer on an IPv4 or IPv6 loopback address; with TLS,
+    each connection's handshake runs in its own thread (Handler.handle), so
+    a client that never completes one holds up nobody else."""
 
-    def __init__(self, host: str, port: int):
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None = None):
         self.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.tls = tls
         super().__init__((host, port), Handler)
+
+    def get_request(self):
+        sock, address = super().get_request()
+        if self.tls is not None:
+            sock = self.tls.wrap_socket(sock, server_side=True,
+                                        do_handshake_on_connect=False)
+        return sock, address
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)     # skips HTTPServer's reverse DNS lookup
@@ -1689,7 +1729,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one")
     parser.add_argument("--port-file", help="write the port number here once listening")
     parser.add_argument("--log", help="request log file (default: standard error)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    parser.add_argument("--tls-key", help="the PEM private key of --tls-cert")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        parser.error("--tls-cert and --tls-key go together")
     if args.host == "localhost":
         args.host = "127.0.0.1"
     if not is_loopback_address(args.host):
@@ -1707,16 +1751,26 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     state_dir = Path(args.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
+    tls = None
+    if args.tls_cert:
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            tls.load_cert_chain(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            print(f"idp: cannot load --tls-cert/--tls-key: {exc}", file=sys.stderr)
+            return 1
     try:
-        server = Server(args.host, args.port)
+        server = Server(args.host, args.port, tls)
     except OSError as exc:
         print(f"idp: cannot listen on {args.host} port {args.port}: {exc}", file=sys.stderr)
         return 1
     port = server.server_address[1]
     url_host = f"[{args.host}]" if ":" in args.host else args.host
+    scheme = "https" if tls else "http"
     store = Store(state_dir)
     store.save()
-    server.idp = IdentityProvider(store, f"http://{url_host}:{port}")
+    server.idp = IdentityProvider(store, f"{scheme}://{url_host}:{port}")
     server.request_log = RequestLog(args.log)
 
     def stop(signum, frame):
@@ -1726,7 +1780,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     if args.port_file:
         write_port_file(Path(args.port_file), port)
-    server.request_log.write(f"listening on http://{url_host}:{port}")
+    server.request_log.write(f"listening on {scheme}://{url_host}:{port}")
     try:
         server.serve_forever(poll_interval=0.2)
     finally:

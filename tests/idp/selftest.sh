@@ -328,12 +328,24 @@ call POST /_test/fault/clear; refresh "$RT2"
 ok "fault/clear removes unlimited faults" status_is 200
 fault '{"kind":"bogus"}'
 ok "an unknown fault kind is refused" status_is 400
+fault '{"kind":"aadsts","error":"invalid_grant","codes":[],"count":1}'; refresh "$RT2"
+ok "fault aadsts without codes: no AADSTS in the description" \
+    is "(d['error_codes'], d['error_description'].startswith('Injected error.'))" "([], True)"
+fault '{"path_prefix":"/contoso.example/","kind":"status","status":502}'
+fault '{"path_prefix":"/other.example/","kind":"status","status":504}'
+post_json /_test/fault/clear '{"path_prefix":"/other.example/"}'
+ok "fault/clear with a path_prefix removes only the faults added with it" is "d['faults']" 1
+refresh "$RT2"; FIRST=$CODE
+call POST /_test/fault/clear
+ok "and the others stay" [ "$FIRST" = 502 ]
 
 # ---- counters, log, shutdown
 
 call GET /_test/counters
 ok "counters count token requests by grant" \
     is "d['token'] == sum(d['token_by_grant'].values()) and d['token_by_grant']['refresh_token'] > 5 and d['devicecode'] == 4 and d['graph'] == 2" True
+ok "and Entra's by tenant (the path's first segment)" \
+    is "d['token_by_tenant']['contoso.example'] > 5 and sum(d['token_by_tenant'].values()) <= d['token']" True
 call POST /_test/counters/reset
 ok "counters reset" is "d['token']" 0
 ok "the log has one line per request and no token, code or secret" \
@@ -343,6 +355,35 @@ ok "state is persisted as JSON" \
     "$WORK/state/counters.json" "$WORK/state/tokens.json"
 kill -TERM "$IDP_PID"; wait "$IDP_PID"; RC=$?; IDP_PID=
 ok "exits 0 on SIGTERM and removes the port file" bash -c "[ $RC = 0 ] && [ ! -e '$WORK/port' ]"
+
+# ---- HTTPS (--tls-cert, --tls-key): a throwaway CA signs a cert for 127.0.0.1
+ok "refuses --tls-cert without --tls-key" \
+    bash -c "! python3 '$HERE/idp.py' --state-dir '$WORK/x' --tls-cert /dev/null 2>/dev/null"
+T=$WORK/tls; mkdir -p "$T"
+for ca in ca other; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -keyout "$T/$ca.key" -out "$T/$ca.crt" \
+        -subj "/CN=idp selftest $ca" 2>/dev/null
+done
+openssl req -newkey rsa:2048 -nodes -keyout "$T/srv.key" -out "$T/srv.csr" -subj /CN=127.0.0.1 2>/dev/null
+openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.crt" -CAkey "$T/ca.key" -CAcreateserial -days 1 \
+    -out "$T/srv.crt" -extfile <(printf 'subjectAltName=IP:127.0.0.1\n') 2>/dev/null
+python3 "$HERE/idp.py" --state-dir "$WORK/tls-state" --port 0 --port-file "$WORK/tls-port" \
+    --log "$WORK/tls.log" --tls-cert "$T/srv.crt" --tls-key "$T/srv.key" &
+IDP_PID=$!
+for _ in $(seq 50); do [ -s "$WORK/tls-port" ] && break; sleep 0.1; done
+BASE="https://127.0.0.1:$(cat "$WORK/tls-port")"
+exec 3<>"/dev/tcp/127.0.0.1/$(cat "$WORK/tls-port")"     # a client that never says hello
+call GET /_test/health --cacert "$T/ca.crt"
+ok "HTTPS with the CA that signed its certificate (a silent client holds up nobody)" \
+    is "d['ok']" True
+exec 3>&-
+curl -s -o /dev/null --cacert "$T/other.crt" "$BASE/_test/health"; RC=$?
+ok "a client trusting another CA fails verification (curl exit 60)" [ "$RC" = 60 ]
+call GET /tls.example/.well-known/openid-configuration --cacert "$T/ca.crt"
+ok "its metadata names https:// endpoints" is "d['token_endpoint']" "$BASE/tls.example/oauth2/v2.0/token"
+ok "the log notes the refused handshake" grep -q 'TLS handshake failed: TLSV1_ALERT_UNKNOWN_CA' "$WORK/tls.log"
+kill -TERM "$IDP_PID"; wait "$IDP_PID"; RC=$?; IDP_PID=
+ok "the HTTPS server exits 0 on SIGTERM" [ "$RC" = 0 ]
 
 echo "1..$N"
 [ "$FAILED" = 0 ]
