@@ -153,13 +153,19 @@ check:
 	tests/run-tests
 
 # ---- fuzzing (libFuzzer, clang) ----
-FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,build-fuzz/fuzz-%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BUILD   ?= build-fuzz
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz-%.c,$(FUZZ_BUILD)/fuzz-%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(COMMON_SRC) sasl-plugin/plugin_config.c token-helper/config.c \
             token-helper/http.c token-helper/oauth.c token-helper/discovery.c \
-            token-helper/graph_mime.c token-helper/mailreply.c
-build-fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
-	@mkdir -p build-fuzz
+            token-helper/graph_mime.c token-helper/mailreply.c \
+            token-helper/secret.c token-helper/login_url.c
+# fuzz-store.c includes store_file.c (to reach its static parsers)
+$(FUZZ_BUILD)/fuzz-store: token-helper/store_file.c
+# fuzz-front-config.c includes mailoauth-front.c (its static config reader)
+$(FUZZ_BUILD)/fuzz-front-config: token-helper/mailoauth-front.c
+$(FUZZ_BUILD)/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_SRC) $(wildcard common/*.h sasl-plugin/*.h token-helper/*.h)
+	@mkdir -p $(FUZZ_BUILD)
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -Icommon -Isasl-plugin \
 	      -Itoken-helper $(DAEMON_CFLAGS) -DMO_VERSION='"$(VERSION)"' \
 	      -o $@ $< $(FUZZ_SRC) $(DAEMON_LIBS)
@@ -169,10 +175,10 @@ fuzz-build: $(FUZZ_TARGETS)
 
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
-	  name=$$(basename $$t); mkdir -p build-fuzz/corpus/$$name; \
+	  name=$$(basename $$t); mkdir -p $(FUZZ_BUILD)/corpus/$$name; \
 	  echo "== $$name ($(FUZZ_SECONDS) s)"; \
 	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
-	      build-fuzz/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
+	      $(FUZZ_BUILD)/corpus/$$name tests/fuzz/corpus/$$name || exit 1; \
 	done
 
 # ---- install ----
