@@ -5,7 +5,16 @@
  * One GSource per connection, watching its descriptor for exactly what the
  * connection needs next (input while there is room and nothing pending,
  * output while a reply is unsent) and carrying the idle deadline as its
- * ready time, so the daemon wakes up only when something happens.
+ * ready time, so the daemon wakes up only when something happens. GLib
+ * signals its wake-up descriptor (a system call and one more loop turn)
+ * whenever a ready time or a watched condition changes, so both change
+ * only when they must: the ready time lags behind the deadline, which only
+ * ever moves later, and is moved up to it when it comes; the condition is
+ * set only when it differs from what is watched. And every source may
+ * "recurse": GLib would otherwise take its descriptors out of the poll set
+ * around each dispatch and put them back after (two more signals), which
+ * only matters to programs that run nested main loops; mailoauthd runs
+ * none.
  *
  * The deadline is set when a connection opens, when a request line begins,
  * when a whole line goes to the handler and when an answer makes progress;
@@ -44,6 +53,8 @@ struct conn {
 	struct mo_server *srv;
 	int fd;
 	gpointer tag;
+	GIOCondition watched;	/* what the source watches now */
+	gint64 deadline;	/* idle deadline, monotonic µs */
 	struct mo_peer peer;
 	char in[MO_REQUEST_MAX + 1];
 	size_t in_len;
@@ -127,10 +138,10 @@ static GSourceFuncs conn_funcs = {
 	.dispatch = conn_dispatch,
 };
 
+/* conn_touch - the idle deadline starts again (the ready time lags) */
 static void conn_touch(struct conn *c)
 {
-	g_source_set_ready_time(&c->source, g_get_monotonic_time() +
-					    (gint64)MO_SERVER_IDLE_MS * 1000);
+	c->deadline = g_get_monotonic_time() + (gint64)MO_SERVER_IDLE_MS * 1000;
 }
 
 static void conn_new(struct mo_server *s, int fd)
@@ -147,7 +158,10 @@ static void conn_new(struct mo_server *s, int fd)
 	c->fd = fd;
 	read_peer(fd, &c->peer);
 	c->tag = g_source_add_unix_fd(&c->source, fd, G_IO_IN);
+	c->watched = G_IO_IN;
+	g_source_set_can_recurse(&c->source, TRUE);	/* see the top */
 	conn_touch(c);
+	g_source_set_ready_time(&c->source, c->deadline);
 	g_hash_table_add(s->conns, c);
 	s->stats.accepted++;
 	g_source_attach(&c->source, NULL);
@@ -306,7 +320,10 @@ static void conn_step(struct conn *c)
 	}
 	if (!c->eof && c->in_len < MO_REQUEST_MAX && !c->out)
 		want |= G_IO_IN;
-	g_source_modify_unix_fd(&c->source, c->tag, want);
+	if (want != c->watched) {
+		g_source_modify_unix_fd(&c->source, c->tag, want);
+		c->watched = want;
+	}
 }
 
 static gboolean conn_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
@@ -317,6 +334,11 @@ static gboolean conn_dispatch(GSource *src, GSourceFunc cb, gpointer ud)
 	(void)cb;
 	(void)ud;
 	if (!rev && g_source_get_time(src) >= g_source_get_ready_time(src)) {
+		if (g_source_get_time(src) < c->deadline) {
+			/* touched since: the ready time catches up */
+			g_source_set_ready_time(src, c->deadline);
+			return G_SOURCE_CONTINUE;
+		}
 		/* idle, or a line that never ends: a waiting answer is dropped */
 		c->srv->stats.timeouts++;
 		conn_close(c);
@@ -381,12 +403,25 @@ bool mo_pending_gone(const struct mo_pending *p)
 
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer ud);
 
+/* watch_listener - dispatch on_accept when L's socket has connections */
+static guint watch_listener(struct listener *l)
+{
+	GSource *src = g_unix_fd_source_new(l->fd, G_IO_IN);
+	guint id;
+
+	g_source_set_callback(src, G_SOURCE_FUNC(on_accept), l, NULL);
+	g_source_set_can_recurse(src, TRUE);	/* see the top of the file */
+	id = g_source_attach(src, NULL);
+	g_source_unref(src);
+	return id;
+}
+
 static gboolean on_resume(gpointer ud)
 {
 	struct listener *l = ud;
 
 	l->resume = 0;
-	l->watch = g_unix_fd_add(l->fd, G_IO_IN, on_accept, l);
+	l->watch = watch_listener(l);
 	return G_SOURCE_REMOVE;
 }
 
@@ -426,7 +461,7 @@ static void add_listener(struct mo_server *s, int fd, const char *path)
 	l->srv = s;
 	l->fd = fd;
 	l->path = g_strdup(path);
-	l->watch = g_unix_fd_add(fd, G_IO_IN, on_accept, l);
+	l->watch = watch_listener(l);
 	g_ptr_array_add(s->listeners, l);
 }
 
