@@ -83,6 +83,7 @@ struct mo_server {
 
 static void conn_update(struct conn *c);
 static void conn_step(struct conn *c);
+static void conn_read(struct conn *c);
 static void conn_close(struct conn *c);
 
 static void wipe_free(char *p, size_t n)
@@ -165,6 +166,15 @@ static void conn_new(struct mo_server *s, int fd)
 	g_hash_table_add(s->conns, c);
 	s->stats.accepted++;
 	g_source_attach(&c->source, NULL);
+	/*
+	 * A client writes its request right after connecting, so it is often
+	 * here already: answering it now saves a turn of the main loop.
+	 */
+	g_source_ref(&c->source);
+	conn_read(c);
+	if (!c->closed)
+		conn_step(c);
+	g_source_unref(&c->source);
 }
 
 static void conn_close(struct conn *c)
@@ -428,9 +438,15 @@ static gboolean on_resume(gpointer ud)
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer ud)
 {
 	struct listener *l = ud;
+	int n;
 
 	(void)cond;
-	for (;;) {
+	/*
+	 * A batch at a time: new connections are answered at once when their
+	 * request is there, so clients that reconnect at once could keep this
+	 * loop going for ever while no other connection is served.
+	 */
+	for (n = 0; n < MO_SERVER_ACCEPT_BATCH; n++) {
 		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 		if (c >= 0) {
@@ -443,6 +459,8 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer ud)
 			return G_SOURCE_CONTINUE;
 		break;
 	}
+	if (n == MO_SERVER_ACCEPT_BATCH)
+		return G_SOURCE_CONTINUE;	/* the rest on the next turn */
 	/*
 	 * EMFILE, ENFILE, ENOBUFS, ENOMEM: the backlog stays readable, so
 	 * watching it now would spin; look again once connections had time

@@ -38,6 +38,7 @@
 					/* this long: the connection is closed */
 #define MO_SERVER_MAX_GROUPS 256
 #define MO_SERVER_FD_RESERVE 64		/* descriptors kept for all but peers */
+#define MO_SERVER_ACCEPT_BATCH 32	/* connections taken per loop turn */
 #define MO_SERVER_ACCEPT_PAUSE_MS 100	/* after EMFILE and the like */
 
 /* Who is asking: from the kernel, not from anything the peer said. */

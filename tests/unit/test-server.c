@@ -246,6 +246,46 @@ static void many_clients(void **state)
 	}
 }
 
+/* storm_client - connect, ask, read, close, as fast as it can; failures */
+static void *storm_client(void *ud)
+{
+	long failures = 0;
+	char resp[64];
+
+	(void)ud;
+	for (int i = 0; i < 2000; i++)
+		if (call("TOKEN storm\n", resp, sizeof(resp)) != 17)
+			failures++;
+	return (void *)failures;
+}
+
+/*
+ * Clients that reconnect the moment they have their answer: the server
+ * must still see the others close (an accept loop that ran while
+ * connections kept coming starved them until the connection cap refused
+ * everybody).
+ */
+static void reconnecting_clients_starve_nobody(void **state)
+{
+	enum { N = 8 };
+	pthread_t th[N];
+	struct mo_server_stats st;
+	long failures = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, storm_client, NULL), 0);
+	for (int i = 0; i < N; i++) {
+		void *f;
+
+		pthread_join(th[i], &f);
+		failures += (long)f;
+	}
+	assert_int_equal(failures, 0);
+	mo_server_stats(t.srv, &st);
+	assert_int_equal(st.refused_full, 0);
+}
+
 static void socket_takeover_rules(void **state)
 {
 	GError *error = NULL;
@@ -326,6 +366,7 @@ int main(void)
 		cmocka_unit_test(slow_client_delays_nobody),
 		cmocka_unit_test(answer_later_and_gone_peer),
 		cmocka_unit_test(many_clients),
+		cmocka_unit_test(reconnecting_clients_starve_nobody),
 		cmocka_unit_test(socket_takeover_rules),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
