@@ -14,20 +14,22 @@
 #include <string.h>
 #include <strings.h>
 
+/* b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
+#define B64TOKEN_RANGE(lo, hi) [lo ... hi] = true
+static const bool b64token_char[256] = {
+	B64TOKEN_RANGE('A', 'Z'), B64TOKEN_RANGE('a', 'z'),
+	B64TOKEN_RANGE('0', '9'), ['-'] = true, ['.'] = true, ['_'] = true,
+	['~'] = true, ['+'] = true, ['/'] = true,
+};
+
 bool mo_token_valid(const char *token, size_t len)
 {
 	size_t i = 0;
 
 	if (!token || len == 0)
 		return false;
-	/* b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=" */
-	for (; i < len; i++) {
-		char c = token[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		      (c >= '0' && c <= '9') || strchr("-._~+/", c)) || c == 0)
-			break;
-	}
+	while (i < len && b64token_char[(unsigned char)token[i]])
+		i++;
 	if (i == 0)
 		return false;
 	for (; i < len; i++)
