@@ -4,7 +4,7 @@
  *
  * SYNOPSIS
  *	bench-sasl reuse MECH USER PASSWORD N
- *	bench-sasl first MECH USER PASSWORD N
+ *	bench-sasl first MECH USER PASSWORD N [SOCKET...]
  *
  * DESCRIPTION
  *	Loads the SASL plugins from SASL_PATH with sasl_client_init, then
@@ -16,11 +16,15 @@
  *	reuse: N authentications in this process, as a reused smtp(8) does
  *	(the first one is left out: it is the "first" case).
  *	first: N child processes forked after sasl_client_init, each timing
- *	its first authentication (so the plugin's cache is empty).
+ *	its first authentication (so the plugin's cache is empty). With
+ *	SOCKETs, each of the N turns also forks, for every SOCKET, a child
+ *	that times one bare request ("TOKEN bench", read the answer line) on
+ *	a new connection to it: the floor of a first authentication, measured
+ *	in the same moments.
  *
  *	Prints one line: mech= n= start_p50_us= start_p99_us= (the
  *	sasl_client_start call) auth_p50_us= auth_p99_us= (new + start +
- *	dispose).
+ *	dispose), and bare1_p50_us= bare1_p99_us= ... for each SOCKET.
  *
  *	Security properties: Postfix's default smtp_sasl_security_options
  *	(noplaintext, noanonymous) for XOAUTH2 and OAUTHBEARER; PLAIN needs
@@ -34,6 +38,7 @@
 #include "bench.h"
 
 #include <stdbool.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,16 +109,64 @@ static void one_auth(const char *mech, double *start_us, double *auth_us)
 	*auth_us = bench_now_us() - t0;
 }
 
+/* bare - a child's one request on a new connection to PATH, in µs */
+static double bare(const char *path)
+{
+	static const char req[] = "TOKEN bench\n";
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	double t0;
+	bool ok = false;
+	int fd;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	t0 = bench_now_us();
+	fd = bench_connect(&addr);
+	if (fd < 0 || bench_round_trip(fd, req, sizeof(req) - 1, &ok) < 0 || !ok) {
+		fprintf(stderr, "bench-sasl: no answer from %s\n", path);
+		_exit(1);
+	}
+	close(fd);
+	return bench_now_us() - t0;
+}
+
+/* in_child - fork; the child runs MECH's first authentication (PATH NULL)
+ * or a bare request to PATH and sends its times back */
+static void in_child(const char *mech, const char *path, double t[2])
+{
+	int p[2], status;
+	pid_t pid;
+
+	if (pipe(p) < 0 || (pid = fork()) < 0) {
+		perror("bench-sasl");
+		exit(1);
+	}
+	if (pid == 0) {
+		close(p[0]);
+		if (path)
+			t[0] = t[1] = bare(path);
+		else
+			one_auth(mech, &t[0], &t[1]);
+		_exit(write(p[1], t, 2 * sizeof(*t)) == 2 * (ssize_t)sizeof(*t) ? 0 : 1);
+	}
+	close(p[1]);
+	if (read(p[0], t, 2 * sizeof(*t)) != 2 * (ssize_t)sizeof(*t))
+		exit(1);
+	close(p[0]);
+	waitpid(pid, &status, 0);
+}
+
 int main(int argc, char **argv)
 {
-	struct samples start = {0}, auth = {0};
+	struct samples start = {0}, auth = {0}, floors[4] = {{0}};
 	const char *mech;
 	bool first;
 	long n;
+	int nfloors;
 	size_t plen;
 
-	if (argc != 6) {
-		fprintf(stderr, "usage: bench-sasl reuse|first MECH USER PASSWORD N\n");
+	if (argc < 6 || argc > 6 + 4 || (argc > 6 && strcmp(argv[1], "first"))) {
+		fprintf(stderr, "usage: bench-sasl reuse|first MECH USER PASSWORD N "
+			"[SOCKET...] (first: up to 4 SOCKETs)\n");
 		return 2;
 	}
 	first = !strcmp(argv[1], "first");
@@ -121,6 +174,7 @@ int main(int argc, char **argv)
 	user = argv[3];
 	password = argv[4];
 	n = atol(argv[5]);
+	nfloors = argc - 6;
 	plen = strlen(password);
 	secret = malloc(sizeof(*secret) + plen + 1);
 	if (!secret)
@@ -131,44 +185,33 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench-sasl: sasl_client_init failed\n");
 		return 1;
 	}
-	if (!first) {
-		double s, a;
+	for (long i = 0; i < n; i++) {
+		double t[2];
 
-		one_auth(mech, &s, &a);	/* the first one: not a reuse */
-		for (long i = 0; i < n; i++) {
-			one_auth(mech, &s, &a);
-			samples_add(&start, s);
-			samples_add(&auth, a);
-		}
-	} else {
-		for (long i = 0; i < n; i++) {
-			double t[2];
-			int p[2], status;
-			pid_t pid;
-
-			if (pipe(p) < 0)
-				return 1;
-			pid = fork();
-			if (pid < 0)
-				return 1;
-			if (pid == 0) {
-				close(p[0]);
-				one_auth(mech, &t[0], &t[1]);
-				_exit(write(p[1], t, sizeof(t)) == sizeof(t) ? 0 : 1);
+		if (!first) {
+			if (i == 0)
+				one_auth(mech, &t[0], &t[1]);	/* not a reuse */
+			one_auth(mech, &t[0], &t[1]);
+		} else {
+			for (int f = 0; f < nfloors; f++) {
+				in_child(mech, argv[6 + f], t);
+				samples_add(&floors[f], t[0]);
 			}
-			close(p[1]);
-			if (read(p[0], t, sizeof(t)) != sizeof(t))
-				return 1;
-			close(p[0]);
-			waitpid(pid, &status, 0);
-			samples_add(&start, t[0]);
-			samples_add(&auth, t[1]);
+			in_child(mech, NULL, t);
 		}
+		samples_add(&start, t[0]);
+		samples_add(&auth, t[1]);
 	}
 	printf("mech=%s n=%zu start_p50_us=%.2f start_p99_us=%.2f "
-	       "auth_p50_us=%.2f auth_p99_us=%.2f\n", mech, start.n,
+	       "auth_p50_us=%.2f auth_p99_us=%.2f", mech, start.n,
 	       samples_pct(&start, 50), samples_pct(&start, 99),
 	       samples_pct(&auth, 50), samples_pct(&auth, 99));
+	for (int f = 0; f < nfloors; f++) {
+		printf(" bare%d_p50_us=%.2f bare%d_p99_us=%.2f", f + 1,
+		       samples_pct(&floors[f], 50), f + 1, samples_pct(&floors[f], 99));
+		free(floors[f].v);
+	}
+	printf("\n");
 	sasl_done();
 	free(secret);
 	free(start.v);

@@ -10,7 +10,7 @@
  * DESCRIPTION
  *	echo: the floor. A single-threaded epoll server (mailoauthd is a
  *	single-threaded GLib loop too) that answers every request line with
- *	REPLY_BYTES bytes ending in LF -- the size of mailoauthd's token
+ *	REPLY_BYTES bytes ("OK xxx...", ending in LF) -- the size of mailoauthd's token
  *	answer, so both move the same bytes -- and closes a connection at
  *	the client's EOF. Runs until killed.
  *
@@ -48,7 +48,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define LINE_MAX_BYTES 20000
 
 static struct sockaddr_un addr = {.sun_family = AF_UNIX};
 static char request[1100];
@@ -74,11 +73,12 @@ static int echo_main(const char *path, size_t reply_bytes)
 	struct epoll_event ev, evs[64];
 	int lfd, ep;
 
-	if (!reply || reply_bytes < 1 || reply_bytes > LINE_MAX_BYTES) {
+	if (!reply || reply_bytes < 1 || reply_bytes > BENCH_LINE_MAX) {
 		fprintf(stderr, "bench-socket: bad reply size\n");
 		return 1;
 	}
 	memset(reply, 'x', reply_bytes - 1);
+	memcpy(reply, "OK ", reply_bytes > 3 ? 3 : reply_bytes - 1);
 	reply[reply_bytes - 1] = '\n';
 	signal(SIGPIPE, SIG_IGN);
 	unlink(path);
@@ -152,44 +152,6 @@ close_it:
 
 /* ---- clients ---- */
 
-static int connect_one(void)
-{
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* round_trip - send the request, read one line; 0, or -1 on failure */
-static int round_trip(int fd, bool *ok)
-{
-	char buf[LINE_MAX_BYTES];
-	size_t len = 0;
-
-	if (write(fd, request, request_len) != (ssize_t)request_len)
-		return -1;
-	while (len < sizeof(buf)) {
-		ssize_t r = read(fd, buf + len, sizeof(buf) - len);
-
-		if (r <= 0)
-			return -1;
-		if (memchr(buf + len, '\n', (size_t)r)) {
-			len += (size_t)r;
-			break;
-		}
-		len += (size_t)r;
-	}
-	if (ok)
-		*ok = len >= 3 && memcmp(buf, "OK ", 3) == 0;
-	explicit_bzero(buf, len);
-	return 0;
-}
-
 static atomic_int phase;	/* 0 warm-up, 1 measuring, 2 stop */
 static bool keep_mode;
 
@@ -213,8 +175,8 @@ static void *load_worker(void *arg)
 		int r;
 
 		if (fd < 0)
-			fd = connect_one();
-		r = fd < 0 ? -1 : round_trip(fd, NULL);
+			fd = bench_connect(&addr);
+		r = fd < 0 ? -1 : bench_round_trip(fd, request, request_len, NULL);
 		if (!keep_mode || r < 0) {
 			if (fd >= 0)
 				close(fd);
@@ -271,9 +233,9 @@ static void *burst_worker(void *arg)
 {
 	struct worker *w = arg;
 
-	w->fd = connect_one();
+	w->fd = bench_connect(&addr);
 	pthread_barrier_wait(&barrier);
-	if (w->fd < 0 || round_trip(w->fd, &w->ok) < 0)
+	if (w->fd < 0 || bench_round_trip(w->fd, request, request_len, &w->ok) < 0)
 		w->errors = 1;
 	w->done_us = bench_now_us();
 	if (w->fd >= 0)
@@ -327,6 +289,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	strcpy(addr.sun_path, argv[2]);
+	signal(SIGPIPE, SIG_IGN);	/* a closed connection is an error counted */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
