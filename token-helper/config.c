@@ -627,6 +627,33 @@ static enum got get_url(struct loader *ld, GKeyFile *kf, const char *group,
 	return PRESENT;
 }
 
+/*
+ * shared - S (taken) as the one copy of its value that every account
+ * shares. Thousands of accounts of one hosting relay have the same client
+ * ID, tenant, scopes and endpoints: one copy each, not thousands. The
+ * copies are GLib's interned strings, kept for the life of the process
+ * (reloads add only values never seen before); none is secret.
+ */
+static const char *shared(char *s)
+{
+	const char *one = s ? g_intern_string(s) : NULL;
+
+	g_free(s);
+	return one;
+}
+
+/* get_shared_url - get_url, the value shared() */
+static enum got get_shared_url(struct loader *ld, GKeyFile *kf,
+			       const char *group, const char *key,
+			       unsigned flags, bool trim, const char **out)
+{
+	char *v = NULL;
+	enum got g = get_url(ld, kf, group, key, flags, trim, &v);
+
+	*out = shared(v);
+	return g;
+}
+
 /* ---- allow: user and group names to ids ---- */
 
 /* lookup_id - 0 with *ID, -ENOENT when there is no such name, or -errno */
@@ -1026,19 +1053,7 @@ static void account_free(struct mo_account_config *a)
 	if (!a)
 		return;
 	g_free(a->name);
-	g_free(a->client_id);
-	g_free(a->user);
-	g_free(a->scopes);
-	g_free(a->tenant);
-	g_free(a->authority);
-	g_free(a->token_endpoint);
-	g_free(a->device_authorization_endpoint);
-	g_free(a->authorization_endpoint);
-	g_free(a->revocation_endpoint);
-	g_free(a->issuer);
-	g_free(a->ca_file);
-	g_free(a->graph_url);
-	g_free(a->client_certificate);
+	g_free(a->user);	/* the settings are shared() strings */
 	g_free(a->allow_uids);
 	g_free(a->allow_gids);
 	g_free(a);
@@ -1230,7 +1245,7 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 		for (const char *c = v; *c && ok; c++)
 			ok = (unsigned char)*c > 0x20 && (unsigned char)*c < 0x7f;
 		if (ok)
-			a->client_id = g_steal_pointer(&v);
+			a->client_id = shared(g_steal_pointer(&v));
 		else
 			problem(ld, grp, "client_id", "must be printable ASCII "
 				"without spaces, at most %d characters",
@@ -1261,7 +1276,7 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 	if (g == PRESENT && strchr(v, ',')) {
 		problem(ld, grp, "scopes", "are separated by spaces, not commas");
 	} else if (g == PRESENT) {
-		a->scopes = normalise_scopes(v);
+		a->scopes = shared(normalise_scopes(v));
 		if (a->scopes)
 			scopes_ok = true;
 		else
@@ -1270,12 +1285,12 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 	} else if (g == ABSENT && provider_ok && flow_ok) {
 		switch (a->provider) {
 		case MO_PROVIDER_MICROSOFT:
-			a->scopes = g_strdup(a->flow == MO_FLOW_CLIENT_CREDENTIALS ?
-					     MS_SCOPES_APP : MS_SCOPES_DELEGATED);
+			a->scopes = a->flow == MO_FLOW_CLIENT_CREDENTIALS ?
+				    MS_SCOPES_APP : MS_SCOPES_DELEGATED;
 			scopes_ok = true;
 			break;
 		case MO_PROVIDER_GOOGLE:
-			a->scopes = g_strdup(GOOGLE_SCOPES);
+			a->scopes = GOOGLE_SCOPES;
 			scopes_ok = true;
 			break;
 		case MO_PROVIDER_GENERIC:
@@ -1293,7 +1308,7 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 		problem(ld, grp, "tenant", "is only used with provider microsoft");
 	} else if (g == PRESENT) {
 		if (tenant_ok(v))
-			a->tenant = g_steal_pointer(&v);
+			a->tenant = shared(g_steal_pointer(&v));
 		else
 			problem(ld, grp, "tenant", "must be a tenant ID, a domain "
 				"name, organizations, common or consumers");
@@ -1311,14 +1326,14 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 		not_for(ld, kf, grp, "graph_url",
 			"is only used with provider microsoft");
 	} else {
-		g = get_url(ld, kf, grp, "authority", URL_NO_QUERY, true,
+		g = get_shared_url(ld, kf, grp, "authority", URL_NO_QUERY, true,
 			    &a->authority);
 		if (g == ABSENT && provider_ok)
-			a->authority = g_strdup(MS_AUTHORITY);
-		g = get_url(ld, kf, grp, "graph_url", URL_NO_QUERY, true,
+			a->authority = MS_AUTHORITY;
+		g = get_shared_url(ld, kf, grp, "graph_url", URL_NO_QUERY, true,
 			    &a->graph_url);
 		if (g == ABSENT && provider_ok)
-			a->graph_url = g_strdup(MS_GRAPH);
+			a->graph_url = MS_GRAPH;
 	}
 
 	endpoints_set = g_key_file_has_key(kf, grp, "token_endpoint", NULL) ||
@@ -1336,19 +1351,19 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 				"endpoints from authority and tenant; remove this "
 				"line (or use provider generic)");
 	} else {
-		get_url(ld, kf, grp, "token_endpoint", 0, false, &a->token_endpoint);
-		get_url(ld, kf, grp, "device_authorization_endpoint", 0, false,
+		get_shared_url(ld, kf, grp, "token_endpoint", 0, false, &a->token_endpoint);
+		get_shared_url(ld, kf, grp, "device_authorization_endpoint", 0, false,
 			&a->device_authorization_endpoint);
-		get_url(ld, kf, grp, "authorization_endpoint", 0, false,
+		get_shared_url(ld, kf, grp, "authorization_endpoint", 0, false,
 			&a->authorization_endpoint);
-		get_url(ld, kf, grp, "revocation_endpoint", 0, false,
+		get_shared_url(ld, kf, grp, "revocation_endpoint", 0, false,
 			&a->revocation_endpoint);
 	}
 
 	if (provider_ok && a->provider != MO_PROVIDER_GENERIC) {
 		not_for(ld, kf, grp, "issuer", "is only used with provider generic");
 	} else {
-		g = get_url(ld, kf, grp, "issuer", URL_NO_QUERY, false, &a->issuer);
+		g = get_shared_url(ld, kf, grp, "issuer", URL_NO_QUERY, false, &a->issuer);
 		if (g != ABSENT && endpoints_set)
 			problem(ld, grp, "issuer", "give either issuer (for "
 				"discovery) or the endpoints, not both");
@@ -1358,7 +1373,7 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 
 	g = get(ld, kf, grp, "ca_file", 0, &v);
 	if (g == PRESENT && check_abs_path(ld, grp, "ca_file", v))
-		a->ca_file = g_steal_pointer(&v);
+		a->ca_file = shared(g_steal_pointer(&v));
 	g_free(v);
 
 	g = get(ld, kf, grp, "client_certificate", 0, &v);
@@ -1366,7 +1381,7 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 		problem(ld, grp, "client_certificate", "is only used with flow "
 			"client-credentials");
 	else if (g == PRESENT && check_abs_path(ld, grp, "client_certificate", v))
-		a->client_certificate = g_steal_pointer(&v);
+		a->client_certificate = shared(g_steal_pointer(&v));
 	g_free(v);
 
 	g = get(ld, kf, grp, "allow", EMPTY_OK | TABS_OK, &v);
@@ -1382,20 +1397,20 @@ static struct mo_account_config *parse_account(struct loader *ld, GKeyFile *kf,
 		char *base = g_strdup_printf("%s/%s/oauth2/v2.0/", a->authority,
 					     a->tenant);
 
-		a->token_endpoint = g_strconcat(base, "token", NULL);
-		a->device_authorization_endpoint = g_strconcat(base, "devicecode", NULL);
-		a->authorization_endpoint = g_strconcat(base, "authorize", NULL);
+		a->token_endpoint = shared(g_strconcat(base, "token", NULL));
+		a->device_authorization_endpoint = shared(g_strconcat(base, "devicecode", NULL));
+		a->authorization_endpoint = shared(g_strconcat(base, "authorize", NULL));
 		g_free(base);
 	} else if (a->provider == MO_PROVIDER_GOOGLE) {
 		/* explicit endpoints override the preset (tests, proxies) */
 		if (!g_key_file_has_key(kf, grp, "token_endpoint", NULL))
-			a->token_endpoint = g_strdup(GOOGLE_TOKEN);
+			a->token_endpoint = GOOGLE_TOKEN;
 		if (!g_key_file_has_key(kf, grp, "device_authorization_endpoint", NULL))
-			a->device_authorization_endpoint = g_strdup(GOOGLE_DEVICE);
+			a->device_authorization_endpoint = GOOGLE_DEVICE;
 		if (!g_key_file_has_key(kf, grp, "authorization_endpoint", NULL))
-			a->authorization_endpoint = g_strdup(GOOGLE_AUTHORIZE);
+			a->authorization_endpoint = GOOGLE_AUTHORIZE;
 		if (!g_key_file_has_key(kf, grp, "revocation_endpoint", NULL))
-			a->revocation_endpoint = g_strdup(GOOGLE_REVOKE);
+			a->revocation_endpoint = GOOGLE_REVOKE;
 	} else if (a->provider == MO_PROVIDER_GENERIC &&
 		   !g_key_file_has_key(kf, grp, "issuer", NULL)) {
 		if (!g_key_file_has_key(kf, grp, "token_endpoint", NULL))

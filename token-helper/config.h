@@ -56,23 +56,27 @@ enum mo_store_kind { MO_STORE_SECRET_SERVICE, MO_STORE_FILE };
  * applicable" (e.g. tenant for google, device_authorization_endpoint for a
  * generic provider that has none, every endpoint when needs_discovery).
  */
+/*
+ * An account's settings below name and user are shared: interned strings
+ * (g_intern_string), one copy per value for all accounts, never freed.
+ */
 struct mo_account_config {
 	char *name;			/* passes mo_account_name_valid() */
 	enum mo_provider provider;
 	enum mo_flow flow;
-	char *client_id;
+	const char *client_id;
 	char *user;			/* SASL identity; passes mo_arg_valid() */
-	char *scopes;			/* space-separated, normalised */
-	char *tenant;			/* microsoft only */
-	char *authority;		/* microsoft only, no trailing slash */
-	char *token_endpoint;
-	char *device_authorization_endpoint;
-	char *authorization_endpoint;
-	char *revocation_endpoint;	/* google preset or generic; else NULL */
-	char *issuer;			/* generic with discovery only */
-	char *ca_file;			/* absolute path or NULL */
-	char *graph_url;		/* microsoft only, no trailing slash */
-	char *client_certificate;	/* client-credentials only, or NULL */
+	const char *scopes;			/* space-separated, normalised */
+	const char *tenant;			/* microsoft only */
+	const char *authority;		/* microsoft only, no trailing slash */
+	const char *token_endpoint;
+	const char *device_authorization_endpoint;
+	const char *authorization_endpoint;
+	const char *revocation_endpoint;	/* google preset or generic; else NULL */
+	const char *issuer;			/* generic with discovery only */
+	const char *ca_file;			/* absolute path or NULL */
+	const char *graph_url;		/* microsoft only, no trailing slash */
+	const char *client_certificate;	/* client-credentials only, or NULL */
 	bool needs_discovery;		/* generic + issuer: endpoints are NULL */
 	uid_t *allow_uids;		/* sorted, no duplicates */
 	size_t n_allow_uids;

@@ -215,7 +215,7 @@ bool mo_discovery_apply(struct mo_account_config *a,
 	}
 #define TAKE(f) \
 	if (!a->f && d->f) \
-		a->f = g_strdup(d->f)
+		a->f = g_intern_string(d->f)	/* see config.h */
 	TAKE(token_endpoint);
 	TAKE(device_authorization_endpoint);
 	TAKE(authorization_endpoint);

@@ -183,13 +183,19 @@ static void account_init(struct mo_account_config *a, enum mo_flow flow)
 	a->needs_discovery = true;
 }
 
+/* generic_issuer - BASE/generic, interned as the config has its issuer */
+static const char *generic_issuer(const char *base)
+{
+	char *iss = g_strconcat(base, "/generic", NULL);
+	const char *one = g_intern_string(iss);
+
+	g_free(iss);
+	return one;
+}
+
 static void account_clear(struct mo_account_config *a)
 {
-	g_free(a->token_endpoint);
-	g_free(a->device_authorization_endpoint);
-	g_free(a->authorization_endpoint);
-	g_free(a->revocation_endpoint);
-	memset(a, 0, sizeof(*a));
+	memset(a, 0, sizeof(*a));	/* the endpoints are interned */
 }
 
 static void apply_per_flow(void **state)
@@ -730,13 +736,12 @@ static void live_cancel(void **state)
 
 	(void)state;
 	account_init(&a, MO_FLOW_DEVICE);
-	a.issuer = g_strconcat(s.base, "/generic", NULL);
+	a.issuer = generic_issuer(s.base);
 	c = mo_discovery_fetch(h, &a, never_called, NULL);
 	assert_non_null(c);
 	mo_discovery_cancel(c);
 	assert_int_equal(mo_http_in_flight(h), 0);
-	g_free(a.issuer);
-	a.issuer = g_strdup("nonsense");	/* the early-failure path */
+	a.issuer = "nonsense";	/* the early-failure path */
 	mo_discovery_cancel(mo_discovery_fetch(h, &a, never_called, NULL));
 	mo_discovery_cancel(NULL);
 	assert_null(mo_discovery_fetch(NULL, &a, never_called, NULL));
@@ -747,7 +752,6 @@ static void live_cancel(void **state)
 	g_source_attach(t, ctx);
 	g_source_unref(t);
 	g_main_loop_run(loop);
-	g_free(a.issuer);
 	mo_http_free(h);
 	g_main_loop_unref(loop);
 	g_main_context_unref(ctx);
@@ -773,7 +777,7 @@ static void resolve_sync(void **state)
 
 	(void)state;
 	account_init(&a, MO_FLOW_DEVICE);
-	a.issuer = g_strconcat(s.base, "/generic", NULL);
+	a.issuer = generic_issuer(s.base);
 	assert_true(mo_discovery_resolve_sync(&a, &e));
 	assert_null(e);
 	assert_false(a.needs_discovery);
@@ -784,21 +788,19 @@ static void resolve_sync(void **state)
 	assert_string_equal(a.device_authorization_endpoint, want);
 	g_free(want);
 	assert_true(mo_discovery_resolve_sync(&a, &e));	/* done already */
-	g_free(a.issuer);
 	account_clear(&a);
 	g_free(server_stop(&s));
 
 	/* the flow needs what the metadata does not have */
 	s = server_start(no_device);
 	account_init(&a, MO_FLOW_DEVICE);
-	a.issuer = g_strconcat(s.base, "/generic", NULL);
+	a.issuer = generic_issuer(s.base);
 	assert_false(mo_discovery_resolve_sync(&a, &e));
 	assert_true(g_pattern_match_simple("*has no device_authorization_endpoint*",
 					   e->message));
 	g_clear_error(&e);
 	assert_true(a.needs_discovery);
 	assert_null(a.token_endpoint);
-	g_free(a.issuer);
 	account_clear(&a);
 	g_free(server_stop(&s));
 }
