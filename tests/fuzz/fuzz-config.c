@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include "config.h"
+#include "fake-nss.h"
 #include "proto.h"
 
 #include <stdint.h>

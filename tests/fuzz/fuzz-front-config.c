@@ -16,6 +16,7 @@
 #include "mailoauth-front.c"	/* to reach its static reader */
 
 #include "config.h"
+#include "fake-nss.h"
 
 #include <stdint.h>
 
