@@ -262,7 +262,7 @@ static void apply_per_flow(void **state)
 
 	/* an endpoint the account already has is kept */
 	account_init(&a, MO_FLOW_AUTHCODE);
-	a.revocation_endpoint = g_strdup("https://mine/r");
+	a.revocation_endpoint = "https://mine/r";
 	assert_true(mo_discovery_apply(&a, &all, &e));
 	assert_string_equal(a.revocation_endpoint, "https://mine/r");
 	assert_string_equal(a.authorization_endpoint, "https://i/a");
