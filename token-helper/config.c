@@ -628,15 +628,37 @@ static enum got get_url(struct loader *ld, GKeyFile *kf, const char *group,
 }
 
 /*
- * shared - S (taken) as the one copy of its value that every account
- * shares. Thousands of accounts of one hosting relay have the same client
- * ID, tenant, scopes and endpoints: one copy each, not thousands. The
- * copies are GLib's interned strings, kept for the life of the process
- * (reloads add only values never seen before); none is secret.
+ * mo_config_shared - see config.h. Thousands of accounts of one hosting
+ * relay have the same client ID, tenant, scopes and endpoints: one copy
+ * each, not thousands. The set lives as long as the process (reloads add
+ * only values never seen before; none is secret). Not GLib's interned
+ * strings: GLib drops, without freeing, its old quark table each time it
+ * grows, which leak checkers rightly report.
  */
+const char *mo_config_shared(const char *s)
+{
+	G_LOCK_DEFINE_STATIC(shared_lock);
+	static GHashTable *set;
+	char *one;
+
+	if (!s)
+		return NULL;
+	G_LOCK(shared_lock);
+	if (!set)
+		set = g_hash_table_new(g_str_hash, g_str_equal);
+	one = g_hash_table_lookup(set, s);
+	if (!one) {
+		one = g_strdup(s);
+		g_hash_table_add(set, one);
+	}
+	G_UNLOCK(shared_lock);
+	return one;
+}
+
+/* shared - mo_config_shared of S, which is freed */
 static const char *shared(char *s)
 {
-	const char *one = s ? g_intern_string(s) : NULL;
+	const char *one = mo_config_shared(s);
 
 	g_free(s);
 	return one;

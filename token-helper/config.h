@@ -57,8 +57,8 @@ enum mo_store_kind { MO_STORE_SECRET_SERVICE, MO_STORE_FILE };
  * generic provider that has none, every endpoint when needs_discovery).
  */
 /*
- * An account's settings below name and user are shared: interned strings
- * (g_intern_string), one copy per value for all accounts, never freed.
+ * An account's settings below name and user are shared strings
+ * (mo_config_shared): one copy per value for all accounts, never freed.
  */
 struct mo_account_config {
 	char *name;			/* passes mo_account_name_valid() */
@@ -108,6 +108,13 @@ struct mo_config {
  */
 struct mo_config *mo_config_load(const char *path, bool user_mode,
 				 GError **error);
+
+/*
+ * mo_config_shared - the one copy of S's value, kept for the life of the
+ * process and shared by every account setting with that value (NULL for
+ * NULL). Thread-safe. Never free it.
+ */
+const char *mo_config_shared(const char *s);
 
 /*
  * mo_config_load_data - the same for LEN bytes of DATA (tests, fuzzing);

@@ -215,7 +215,7 @@ bool mo_discovery_apply(struct mo_account_config *a,
 	}
 #define TAKE(f) \
 	if (!a->f && d->f) \
-		a->f = g_intern_string(d->f)	/* see config.h */
+		a->f = mo_config_shared(d->f)
 	TAKE(token_endpoint);
 	TAKE(device_authorization_endpoint);
 	TAKE(authorization_endpoint);

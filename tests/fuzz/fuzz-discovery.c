@@ -70,7 +70,7 @@ static void check_apply(const struct mo_discovery *d, enum mo_flow flow,
 		check_text(error->message, 480);
 		g_error_free(error);
 	}
-	/* what apply filled in is interned (config.h): nothing to free */
+	/* what apply filled in is shared (config.h): nothing to free */
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -183,11 +183,11 @@ static void account_init(struct mo_account_config *a, enum mo_flow flow)
 	a->needs_discovery = true;
 }
 
-/* generic_issuer - BASE/generic, interned as the config has its issuer */
+/* generic_issuer - BASE/generic, shared as the config has its issuer */
 static const char *generic_issuer(const char *base)
 {
 	char *iss = g_strconcat(base, "/generic", NULL);
-	const char *one = g_intern_string(iss);
+	const char *one = mo_config_shared(iss);
 
 	g_free(iss);
 	return one;
@@ -195,7 +195,7 @@ static const char *generic_issuer(const char *base)
 
 static void account_clear(struct mo_account_config *a)
 {
-	memset(a, 0, sizeof(*a));	/* the endpoints are interned */
+	memset(a, 0, sizeof(*a));	/* the endpoints are shared strings */
 }
 
 static void apply_per_flow(void **state)
