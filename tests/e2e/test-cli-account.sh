@@ -75,7 +75,14 @@ t_like "list --help explains itself" "$OUT" 'usage: mailoauth list'
 # ---- status before any request
 cli status work
 t_is "status of a fresh account exits 0" "$RC" 0
-t_like "it is empty until the first request, and says so" "$OUT" 'state: +empty'
+# The daemon takes an early look at each account 1-2 s after it starts; on
+# a loaded machine that can come first, and status must then say valid.
+if grep -q "account work: new access token" "$DAEMON_LOG"; then
+	t_like "it is empty until the first request (here the start-up look came first: valid)" \
+		"$OUT" 'state: +(empty|valid, the token expires)'
+else
+	t_like "it is empty until the first request, and says so" "$OUT" 'state: +empty'
+fi
 
 # ---- token
 cli token work
